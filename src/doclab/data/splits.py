@@ -1,0 +1,78 @@
+"""Seeded, stratified train/val/test splits, honouring an explicit split file."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from doclab.data.records import DataError
+from doclab.data.ufo import load_json
+
+SPLITS = ("train", "val", "test")
+
+
+def read_split_file(path: Path, ids: list[str]) -> dict[str, str]:
+    """{id: split} from a JSON `{"train": [...], "val": [...], "test": [...]}` file.
+
+    Entries may be full ids (`source/file`) or bare file names when those are unambiguous;
+    non-list keys (notes) are ignored.
+    """
+    doc = load_json(path)
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: expected an object with 'train'/'val'/'test' lists")
+    by_name = defaultdict(list)
+    for item_id in ids:
+        by_name[item_id.split("/", 1)[1]].append(item_id)
+    assigned: dict[str, str] = {}
+    for split in SPLITS:
+        entries = doc.get(split, [])
+        if not isinstance(entries, list):
+            raise DataError(f"{path}: '{split}' must be a list of image ids")
+        for entry in entries:
+            entry = Path(str(entry)).with_suffix(".jpg").as_posix()
+            matches = [entry] if entry in ids else by_name.get(entry, [])
+            if len(matches) != 1:
+                why = "is not among the preprocessed images" if not matches else "is ambiguous across sources"
+                raise DataError(f"{path}: '{split}' entry {entry!r} {why}")
+            assigned[matches[0]] = split
+    return assigned
+
+
+def _split_group(ids: list[str], val: float, test: float, rng: np.random.Generator) -> dict[str, str]:
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    n_test, n_val = int(round(len(ids) * test)), int(round(len(ids) * val))
+    return {item: "test" if i < n_test else "val" if i < n_test + n_val else "train"
+            for i, item in enumerate(order)}
+
+
+def assign_splits(groups: dict[str, str], val: float, test: float, seed: int,
+                  explicit: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Split ids so every group (document type, or source when unlabelled) is spread evenly.
+
+    Args:
+        groups: {id: stratification group}.
+        val, test: fractions of each group.
+        seed: RNG seed (same seed and ids -> same split).
+        explicit: {id: split} that wins over the random assignment; when it leaves `val`
+            empty, `val` is carved out of its train part with the same stratification.
+    Returns:
+        {"train": [...], "val": [...], "test": [...]} with sorted ids.
+    """
+    rng = np.random.default_rng(seed)
+    explicit = explicit or {}
+    assigned = dict(explicit)
+    by_group = defaultdict(list)
+    for item_id in sorted(groups):
+        if item_id not in explicit:
+            by_group[groups[item_id]].append(item_id)
+    for group in sorted(by_group):
+        assigned.update(_split_group(by_group[group], val, test, rng))
+    if val > 0 and explicit and not any(s == "val" for s in assigned.values()):
+        train_by_group = defaultdict(list)
+        for item_id in sorted(assigned):
+            if assigned[item_id] == "train":
+                train_by_group[groups[item_id]].append(item_id)
+        for group in sorted(train_by_group):
+            assigned.update(_split_group(train_by_group[group], val, 0.0, rng))
+    return {split: sorted(i for i, s in assigned.items() if s == split) for split in SPLITS}

@@ -1,0 +1,1 @@
+"""DBNet text detection: backbone, decoder, head, targets, loss, post-processing."""
