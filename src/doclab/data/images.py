@@ -5,7 +5,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from doclab.data.records import DataError
 
@@ -13,6 +13,12 @@ from doclab.data.records import DataError
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
 EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the transpose that makes the image upright (as PIL.ImageOps.exif_transpose does).
+TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -83,17 +89,26 @@ def read_image(path: str | Path, max_side: int | None = None) -> tuple[np.ndarra
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 stored_size = image.size
-                orientation = int(image.getexif().get(EXIF_ORIENTATION, 1) or 1)
+                tag = image.getexif().get(EXIF_ORIENTATION, 1)
+                orientation = tag if isinstance(tag, int) and 1 <= tag <= 8 else 1
                 if max_side and image.format == "JPEG":
-                    image.draft("RGB", (max_side, max_side))
+                    # draft() keeps both sides >= the box it is given: ask for the image's own aspect
+                    # ratio, so the longest side decides and a tall receipt is reduced like a page.
+                    longest = max(stored_size)
+                    image.draft("RGB", tuple(max(1, -(-max_side * side // longest)) for side in stored_size))
                 image.load()
-                image = ImageOps.exif_transpose(image)
+                if orientation in TRANSPOSE:
+                    # Not ImageOps.exif_transpose: it re-encodes the EXIF block and raises struct.error
+                    # on a corrupt tag of an otherwise good photo; only the pixels are kept here.
+                    image = image.transpose(TRANSPOSE[orientation])
                 rgb = _to_rgb(image)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not a readable image (unknown format or corrupt header)") from None
+    except PermissionError:
+        raise DataError(f"{path}: not readable (permission denied)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path}: image larger than {Image.MAX_IMAGE_PIXELS} pixels") from None
     pixels = np.asarray(rgb, dtype=np.uint8)
-    return pixels, orientation if 1 <= orientation <= 8 else 1, stored_size
+    return pixels, orientation, stored_size

@@ -10,17 +10,27 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _read_rows(path: Path, header: tuple[str, str]) -> list[tuple[int, list[str]]]:
-    """Rows of a two-column CSV with a required header, as (line number, fields)."""
+    """Rows of a two-column CSV with a required header, as (line number, fields).
+
+    Strict quoting: an unclosed quote would otherwise swallow every later row into one field.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f, strict=True)
+            rows: list[tuple[int, list[str]]] = []
+            try:
+                for row in reader:
+                    rows.append((reader.line_num, row))
+            except csv.Error as exc:
+                start = rows[-1][0] + 1 if rows else 1
+                raise DataError(f"{path}: line {start}: malformed CSV ({exc})") from None
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
         raise DataError(f"{path}: malformed CSV ({exc})") from None
-    if not rows or [c.strip() for c in rows[0][:2]] != list(header):
+    if not rows or [c.strip() for c in rows[0][1][:2]] != list(header):
         raise DataError(f"{path}: line 1: expected the header '{','.join(header)}'")
-    return [(i + 1, row) for i, row in enumerate(rows) if i > 0 and any(c.strip() for c in row)]
+    return [(line, row) for line, row in rows[1:] if any(c.strip() for c in row)]
 
 
 def read_meta(path: Path) -> dict[str, str]:

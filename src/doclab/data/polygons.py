@@ -44,7 +44,8 @@ def check_polygon(points: np.ndarray, width: int, height: int, min_side: float) 
             return None, "polygon lies outside the image"
         note = f"points outside the {width}x{height} image clipped (by up to {outside:.1f} px)"
     polygon = shapely.Polygon(clipped)
-    if polygon.area <= 0:
+    # A bow-tie's two lobes have opposite signs, so its raw area can be 0: measure the repaired shape.
+    if shapely.make_valid(polygon).area <= 0:
         return None, "zero-area polygon"
     if not polygon.is_valid:
         return None, "self-intersecting polygon"

@@ -130,7 +130,8 @@ def preprocess(params: Params, root: Path, out: Path, metrics_path: Path) -> dic
             raise DataError("no usable images: the configured data sources are empty or every image was rejected")
         groups = {r.key: r.label if r.label is not None else f"source:{r.source}" for r in results}
         split = params.data.split
-        explicit = read_split_file(root / split.file, sorted(groups)) if split.file else None
+        dropped = {processed_key(p.item) for p in problems}  # skipped images a split file may still name
+        explicit = read_split_file(root / split.file, sorted(groups), dropped) if split.file else None
         splits = assign_splits(groups, split.val, split.test, params.seed, explicit)
         _check_splits(splits, params)
         _write_outputs(tmp, results, splits, problems, notes)

@@ -12,18 +12,31 @@ from doclab.data.ufo import load_json
 SPLITS = ("train", "val", "test")
 
 
-def read_split_file(path: Path, ids: list[str]) -> dict[str, str]:
+def _by_name(ids) -> dict[str, list[str]]:
+    by_name = defaultdict(list)
+    for item_id in ids:
+        by_name[item_id.split("/", 1)[-1]].append(item_id)
+    return by_name
+
+
+def read_split_file(path: Path, ids: list[str], dropped: set[str] = frozenset()) -> dict[str, str]:
     """{id: split} from a JSON `{"train": [...], "val": [...], "test": [...]}` file.
 
     Entries may be full ids (`source/file`) or bare file names when those are unambiguous;
     non-list keys (notes) are ignored.
+
+    Args:
+        path: the split file.
+        ids: ids of the usable (preprocessed) images.
+        dropped: ids rejected by validation (`data.on_bad: skip`): entries naming them are left out
+            instead of failing as unknown.
+    Raises:
+        DataError: an unknown or ambiguous entry, or an image listed in two splits.
     """
     doc = load_json(path)
     if not isinstance(doc, dict):
         raise DataError(f"{path}: expected an object with 'train'/'val'/'test' lists")
-    by_name = defaultdict(list)
-    for item_id in ids:
-        by_name[item_id.split("/", 1)[1]].append(item_id)
+    by_name, dropped_by_name = _by_name(ids), _by_name(dropped)
     assigned: dict[str, str] = {}
     for split in SPLITS:
         entries = doc.get(split, [])
@@ -32,9 +45,13 @@ def read_split_file(path: Path, ids: list[str]) -> dict[str, str]:
         for entry in entries:
             entry = Path(str(entry)).with_suffix(".jpg").as_posix()
             matches = [entry] if entry in ids else by_name.get(entry, [])
+            if not matches and (entry in dropped or entry in dropped_by_name):
+                continue
             if len(matches) != 1:
                 why = "is not among the preprocessed images" if not matches else "is ambiguous across sources"
                 raise DataError(f"{path}: '{split}' entry {entry!r} {why}")
+            if assigned.get(matches[0], split) != split:
+                raise DataError(f"{path}: {entry!r} is listed in both '{assigned[matches[0]]}' and '{split}'")
             assigned[matches[0]] = split
     return assigned
 

@@ -24,26 +24,52 @@ def load_json(path: Path, problems: list[Rejection] | None = None) -> object:
         problems: where duplicate keys are reported (the first occurrence is kept); when
             None, a duplicate key is an error.
     """
+    duplicates: list[tuple[str, dict]] = []  # (key, the object it was repeated in)
+
     def unique_keys(pairs: list[tuple[str, object]]) -> dict:
         out: dict = {}
         for key, value in pairs:
             if key in out:
-                if problems is None:
-                    raise DataError(f"{path}: duplicate key {key!r}")
-                problems.append(Rejection(str(path), f"duplicate id {key!r} (kept the first occurrence)"))
+                duplicates.append((key, out))
                 continue
             out[key] = value
         return out
 
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f, object_pairs_hook=unique_keys)
+            doc = json.load(f, object_pairs_hook=unique_keys)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: line {exc.lineno}: malformed JSON ({exc.msg})") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
+    if duplicates:
+        # The hook cannot see where an object sits, so name it afterwards ('images'/'a.jpg'/'words').
+        where = _object_locations(doc)
+        for key, holder in duplicates:
+            location = where.get(id(holder), "a discarded duplicate")
+            if problems is None:
+                raise DataError(f"{path}: duplicate key {key!r} in {location}")
+            problems.append(Rejection(str(path), f"duplicate id {key!r} in {location} (kept the first occurrence)"))
+    return doc
+
+
+def _object_locations(doc: object) -> dict[int, str]:
+    """{id(object): its path in the document, e.g. "'images'/'a.jpg'/'words'"} for every object."""
+    found: dict[int, str] = {}
+    stack: list[tuple[object, str]] = [(doc, "")]
+    while stack:
+        node, location = stack.pop()
+        if isinstance(node, dict):
+            found[id(node)] = location or "the top-level object"
+            children = [(v, f"{location}/{k!r}" if location else repr(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [(v, f"{location}[{i}]") for i, v in enumerate(node)]
+        else:
+            continue
+        stack.extend(children)
+    return found
 
 
 def _parse_points(raw: object, where: str) -> np.ndarray:

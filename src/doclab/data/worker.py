@@ -113,8 +113,10 @@ def process_item(item: Item, settings: WorkerSettings) -> Processed:
         message = str(exc).removeprefix(f"{item.path}: ")
         return Processed(item.id, item.source, ok=False, problems=[Rejection(item.id, message)])
     height, width = pixels.shape[:2]
-    ratio = min(1.0, settings.max_side / max(height, width))
-    out_w, out_h = max(1, round(width * ratio)), max(1, round(height * ratio))
+    # Size from the full-resolution frame, not the decoded pixels: a JPEG decoded at 1/s rounds its
+    # sides up, which would make the output size (and the word scale) depend on the reduction.
+    ratio = min(1.0, settings.max_side / max(upright))
+    out_w, out_h = max(1, round(upright[0] * ratio)), max(1, round(upright[1] * ratio))
     if (out_w, out_h) != (width, height):
         pixels = cv2.resize(pixels, (out_w, out_h), interpolation=cv2.INTER_AREA)
     result = Processed(item.id, item.source, label=item.label, width=out_w, height=out_h)

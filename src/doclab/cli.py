@@ -1,0 +1,62 @@
+"""The `doclab` command: tools around the DVC pipeline (the pipeline itself runs with `dvc repro`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from doclab.config import ConfigError, load_params
+from doclab.data.records import DataError
+
+
+def _check_params(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    print(f"{args.params}: ok (model={params.model}, image_size={params.image_size}, "
+          f"batch_size={params.batch_size}, data.source={params.data.source})")
+    return 0
+
+
+def _eval_det(args: argparse.Namespace) -> int:
+    from doclab.metrics.evaluate_files import evaluate_ufo
+
+    metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode)
+    if args.json:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+    else:
+        width = max(len(k) for k in metrics)
+        for key in sorted(metrics):
+            value = metrics[key]
+            print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="doclab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check-params", help="validate params.yaml and print a one-line summary")
+    check.add_argument("params", nargs="?", default="params.yaml")
+    check.set_defaults(handler=_check_params)
+
+    evaluate = commands.add_parser("eval-det", help="score detections (UFO JSON) with CLEval and IoU H-mean")
+    evaluate.add_argument("gt", help="ground-truth UFO JSON")
+    evaluate.add_argument("pred", help="predicted UFO JSON")
+    evaluate.add_argument("--mode", choices=("competition", "cleval"), default="competition",
+                          help="competition: polygons, pseudo character counts; cleval: the cleval package's rules")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(handler=_eval_det)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `doclab` console script; bad input exits 2 with one `error:` line."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
