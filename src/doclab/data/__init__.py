@@ -1,0 +1,1 @@
+"""Data sources, records and synthetic document generation."""
