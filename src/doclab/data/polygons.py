@@ -51,5 +51,5 @@ def check_polygon(points: np.ndarray, width: int, height: int, min_side: float) 
         return None, "self-intersecting polygon"
     (_, _), (rect_w, rect_h), _ = cv2.minAreaRect(clipped.astype(np.float32))
     if min(rect_w, rect_h) < min_side:
-        return None, f"degenerate polygon ({min(rect_w, rect_h):.2f} px thin, below preprocess.min_word_side)"
+        return None, f"degenerate polygon ({min(rect_w, rect_h):.2f} px thin after resizing, below preprocess.min_word_side)"
     return normalise_order(clipped), note

@@ -81,7 +81,9 @@ def _clean_words(item: Item, words: tuple[Word, ...], scale: tuple[float, float]
     for index, word in enumerate(words):
         points = word.points if transform is None else transform(word.points)
         points = points * np.asarray(scale)
-        clean, message = check_polygon(points, size[0], size[1], min_side)
+        # Degenerate means degenerate in the source image: words that only become thin
+        # through downscaling are kept (the training targets ignore too-small text).
+        clean, message = check_polygon(points, size[0], size[1], min_side * min(scale))
         where = f"{item.id} word {index + 1}"
         if clean is None:
             problems.append(Rejection(where, message))
