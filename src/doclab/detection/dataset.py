@@ -1,0 +1,165 @@
+"""The DBNet detection dataset over `data/processed/` (images/, annotations.json, splits.json).
+
+Randomness: each `__getitem__` draws one seed from torch's RNG and runs the whole
+augmentation from it. DataLoader workers seed torch from the loader's generator, so a
+given generator seed reproduces every batch; with num_workers=0 the global torch seed
+does. `seed_worker` additionally seeds numpy/random for any other code in the worker.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from doclab.data.records import DataError
+from doclab.data.ufo import load_json, read_ufo
+from doclab.detection.augment import apply_transform, reseed
+from doclab.detection.targets import make_db_targets
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+TARGET_KEYS = ("shrink_ratio", "thresh_min", "thresh_max", "min_text_size")
+MAP_KEYS = ("prob_map", "prob_mask", "thresh_map", "thresh_mask")
+
+
+def _split_annotations(root: Path, split: str) -> dict[str, tuple]:
+    """{key: (size, words)} for the split's images that have detection annotations, in split order."""
+    splits = load_json(root / "splits.json")
+    if not isinstance(splits, dict) or split not in splits:
+        valid = ", ".join(map(repr, splits)) if isinstance(splits, dict) else "none"
+        raise ValueError(f"{root / 'splits.json'}: no split {split!r} (splits: {valid})")
+    annotations = read_ufo(root / "annotations.json")
+    selected = {key: annotations[key] for key in splits[split] if key in annotations}
+    if not selected:
+        raise ValueError(f"split {split!r} of {root} has no detection images: the dataset has no detection "
+                         f"annotations for its {len(splits[split])} image(s) (annotations.json)")
+    return selected
+
+
+def load_ground_truth(root: str | Path, split: str) -> dict[str, tuple[list[np.ndarray], list[bool]]]:
+    """Ground truth for scoring, in processed-image pixels.
+
+    Args:
+        root: the processed folder.
+        split: 'train', 'val' or 'test'.
+    Returns:
+        {key: (polygons (N_i, 2) float64, ignore flags)} for the split's detection images.
+    Raises:
+        ValueError: unknown split, or a split without detection annotations.
+    """
+    selected = _split_annotations(Path(root), split)
+    return {key: ([w.points for w in words], [w.ignore for w in words]) for key, (_, words) in selected.items()}
+
+
+def _target_kwargs(params: Any) -> dict[str, float]:
+    """shrink_ratio, thresh_min, thresh_max, min_text_size from a mapping or an object (DetectorParams)."""
+    get = params.__getitem__ if isinstance(params, Mapping) else lambda name: getattr(params, name)
+    return {name: float(get(name)) for name in TARGET_KEYS}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; DataError naming the file if it cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"{path}: missing or unreadable image (run the preprocess stage again)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def normalise(image: np.ndarray) -> torch.Tensor:
+    """(S, S, 3) uint8 RGB -> (3, S, S) float32, ImageNet mean/std."""
+    # One fused multiply per channel plane straight into CHW layout: 7x faster than
+    # float-convert, subtract, divide and transpose on the HWC array.
+    out = np.empty((3, *image.shape[:2]), np.float32)
+    for channel, plane in enumerate(cv2.split(image)):
+        np.multiply(plane, np.float32(1 / (255 * IMAGENET_STD[channel])), out=out[channel], dtype=np.float32)
+        out[channel] -= IMAGENET_MEAN[channel] / IMAGENET_STD[channel]
+    return torch.from_numpy(out)
+
+
+class DetectionDataset(Dataset):
+    """DBNet samples (image + probability/threshold targets) of one split.
+
+    Args:
+        root: the processed folder (images/, annotations.json, splits.json).
+        split: 'train', 'val' or 'test'; only its keys present in annotations.json are used.
+        image_size: S, the side of the square output (the transform's output size).
+        transform: `build_train_transform(...)` or `build_eval_transform(S)`.
+        target_params: mapping or object with shrink_ratio, thresh_min, thresh_max,
+            min_text_size (e.g. `params.detector`).
+    Raises:
+        ValueError: unknown split, or no detection images in it.
+    """
+
+    def __init__(self, root: Path, split: str, image_size: int, transform: A.Compose, target_params: Any):
+        self.root = Path(root)
+        self.split = split
+        self.image_size = image_size
+        self.transform = transform
+        self.target_kwargs = _target_kwargs(target_params)
+        selected = _split_annotations(self.root, split)
+        self.keys = list(selected)
+        self.words = [words for _, words in selected.values()]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One sample.
+
+        Returns:
+            `image` (3, S, S) float32 normalised; `prob_map`, `prob_mask`, `thresh_map`,
+            `thresh_mask` (S, S) float32; `scale` float (S / max(h, w): eval-transform
+            pixels = processed pixels * scale); `original_size` (h, w) of the processed
+            image; `key` str; `index` int.
+        """
+        key, words = self.keys[index], self.words[index]
+        image = read_rgb(self.root / "images" / key)
+        height, width = image.shape[:2]
+        reseed(self.transform, int(torch.randint(0, 2**31 - 1, ()).item()))
+        image, polygons, ignore = apply_transform(self.transform, image, [w.points for w in words],
+                                                  [w.ignore for w in words])
+        size = self.image_size
+        if image.shape[:2] != (size, size):
+            raise ValueError(f"transform returned a {image.shape[1]}x{image.shape[0]} image, expected {size}x{size} "
+                             "(build it with the same image_size as the dataset)")
+        targets = make_db_targets(polygons, ignore, size, size, **self.target_kwargs)
+        return {
+            "image": normalise(image),
+            **{name: torch.from_numpy(targets[name]) for name in MAP_KEYS},
+            "scale": size / max(height, width),
+            "original_size": (height, width),
+            "key": key,
+            "index": index,
+        }
+
+
+def collate_detection(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors; keep per-image metadata as plain lists.
+
+    Returns:
+        `image` (B, 3, S, S) and the four maps (B, S, S) as tensors; `scale` list[float],
+        `original_size` list[(h, w)], `key` list[str], `index` list[int].
+    """
+    out: dict[str, Any] = {name: torch.stack([sample[name] for sample in batch]) for name in ("image", *MAP_KEYS)}
+    for name in ("scale", "original_size", "key", "index"):
+        out[name] = [sample[name] for sample in batch]
+    return out
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: no OpenCV threads per worker, numpy/random from torch's seed.
+
+    torch already seeds each worker with base_seed + worker_id (base_seed from the loader's
+    generator); numpy and random are derived from it so they are reproducible too.
+    """
+    cv2.setNumThreads(0)  # workers already run in parallel; nested pools oversubscribe the CPUs
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)

@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts, not collected by pytest."""
