@@ -165,3 +165,13 @@ def test_explicit_val_is_kept_and_unlisted_ids_are_split_randomly():
     splits = assign_splits(groups, val=0.2, test=0.2, seed=0, explicit=explicit)
     assert ids[0] in splits["val"] and ids[1] in splits["test"] and ids[2] in splits["train"]
     assert len(splits["val"]) == 1 + round(27 * 0.2) and len(splits["test"]) == 1 + round(27 * 0.2)
+
+
+def test_small_groups_still_fill_val_and_test():
+    from doclab.data.splits import assign_splits
+
+    groups = {f"s/{cls}_{i}.jpg": cls for cls in "abcdef" for i in range(2)}
+    splits = assign_splits(groups, val=0.15, test=0.15, seed=0)
+    assert len(splits["val"]) == 2 and len(splits["test"]) == 2 and len(splits["train"]) == 8
+    assert len({groups[i] for i in splits["val"] + splits["test"]}) == 4, "quota not spread over groups"
+    assert splits == assign_splits(groups, val=0.15, test=0.15, seed=0)

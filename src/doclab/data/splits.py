@@ -56,11 +56,36 @@ def read_split_file(path: Path, ids: list[str], dropped: set[str] = frozenset())
     return assigned
 
 
-def _split_group(ids: list[str], val: float, test: float, rng: np.random.Generator) -> dict[str, str]:
-    order = [ids[i] for i in rng.permutation(len(ids))]
-    n_test, n_val = int(round(len(ids) * test)), int(round(len(ids) * val))
-    return {item: "test" if i < n_test else "val" if i < n_test + n_val else "train"
-            for i, item in enumerate(order)}
+def _quotas(sizes: dict[str, int], fraction: float) -> dict[str, int]:
+    """Per-group counts summing to round(total * fraction) (at least 1 when fraction > 0).
+
+    Rounding per group would give small groups nothing at all (2 images x 0.15 -> 0), so the
+    total is fixed first and shared out by largest remainder, ties broken by group name.
+    """
+    total = sum(sizes.values())
+    wanted = min(max(int(round(total * fraction)), 1 if fraction > 0 and total > 1 else 0), total)
+    exact = {group: n * fraction for group, n in sizes.items()}
+    quota = {group: int(value) for group, value in exact.items()}
+    by_remainder = sorted(sizes, key=lambda g: (-(exact[g] - quota[g]), g))
+    for group in by_remainder[:max(wanted - sum(quota.values()), 0)]:
+        quota[group] += 1
+    return quota
+
+
+def _split_groups(by_group: dict[str, list[str]], val: float, test: float,
+                  rng: np.random.Generator) -> dict[str, str]:
+    sizes = {group: len(ids) for group, ids in by_group.items()}
+    n_test = _quotas(sizes, test)
+    n_val = _quotas(sizes, val)
+    assigned = {}
+    for group in sorted(by_group):
+        ids = by_group[group]
+        order = [ids[i] for i in rng.permutation(len(ids))]
+        cut_test = min(n_test[group], len(ids))
+        cut_val = min(cut_test + n_val[group], len(ids))
+        assigned.update({item: "test" if i < cut_test else "val" if i < cut_val else "train"
+                         for i, item in enumerate(order)})
+    return assigned
 
 
 def assign_splits(groups: dict[str, str], val: float, test: float, seed: int,
@@ -83,13 +108,11 @@ def assign_splits(groups: dict[str, str], val: float, test: float, seed: int,
     for item_id in sorted(groups):
         if item_id not in explicit:
             by_group[groups[item_id]].append(item_id)
-    for group in sorted(by_group):
-        assigned.update(_split_group(by_group[group], val, test, rng))
+    assigned.update(_split_groups(by_group, val, test, rng))
     if val > 0 and explicit and not any(s == "val" for s in assigned.values()):
         train_by_group = defaultdict(list)
         for item_id in sorted(assigned):
             if assigned[item_id] == "train":
                 train_by_group[groups[item_id]].append(item_id)
-        for group in sorted(train_by_group):
-            assigned.update(_split_group(train_by_group[group], val, 0.0, rng))
+        assigned.update(_split_groups(train_by_group, val, 0.0, rng))
     return {split: sorted(i for i, s in assigned.items() if s == split) for split in SPLITS}
