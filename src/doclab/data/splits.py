@@ -56,34 +56,39 @@ def read_split_file(path: Path, ids: list[str], dropped: set[str] = frozenset())
     return assigned
 
 
-def _quotas(sizes: dict[str, int], fraction: float) -> dict[str, int]:
-    """Per-group counts summing to round(total * fraction) (at least 1 when fraction > 0).
+def _quotas(sizes: dict[str, int], wanted: int) -> dict[str, int]:
+    """Per-group counts summing to `wanted`, proportional to the group sizes.
 
     Rounding per group would give small groups nothing at all (2 images x 0.15 -> 0), so the
-    total is fixed first and shared out by largest remainder, ties broken by group name.
+    total is fixed first and shared out by largest remainder, ties going to larger groups.
     """
     total = sum(sizes.values())
-    wanted = min(max(int(round(total * fraction)), 1 if fraction > 0 and total > 1 else 0), total)
-    exact = {group: n * fraction for group, n in sizes.items()}
+    exact = {group: n * wanted / total if total else 0.0 for group, n in sizes.items()}
     quota = {group: int(value) for group, value in exact.items()}
-    by_remainder = sorted(sizes, key=lambda g: (-(exact[g] - quota[g]), g))
+    by_remainder = sorted(sizes, key=lambda g: (-(exact[g] - quota[g]), -sizes[g], g))
     for group in by_remainder[:max(wanted - sum(quota.values()), 0)]:
         quota[group] += 1
     return quota
 
 
+def _count(total: int, fraction: float) -> int:
+    """round(total * fraction), but at least one item when the fraction asks for any."""
+    return min(max(int(round(total * fraction)), 1 if fraction > 0 and total > 1 else 0), total)
+
+
 def _split_groups(by_group: dict[str, list[str]], val: float, test: float,
                   rng: np.random.Generator) -> dict[str, str]:
     sizes = {group: len(ids) for group, ids in by_group.items()}
-    n_test = _quotas(sizes, test)
-    n_val = _quotas(sizes, val)
+    total = sum(sizes.values())
+    n_test = _quotas(sizes, _count(total, test))
+    left = {group: sizes[group] - n_test[group] for group in sizes}
+    n_val = _quotas(left, min(_count(total, val), sum(left.values())))
     assigned = {}
     for group in sorted(by_group):
         ids = by_group[group]
         order = [ids[i] for i in rng.permutation(len(ids))]
-        cut_test = min(n_test[group], len(ids))
-        cut_val = min(cut_test + n_val[group], len(ids))
-        assigned.update({item: "test" if i < cut_test else "val" if i < cut_val else "train"
+        cut_val = n_test[group] + n_val[group]
+        assigned.update({item: "test" if i < n_test[group] else "val" if i < cut_val else "train"
                          for i, item in enumerate(order)})
     return assigned
 
