@@ -72,8 +72,8 @@ def _quotas(sizes: dict[str, int], wanted: int) -> dict[str, int]:
 
 
 def _count(total: int, fraction: float) -> int:
-    """round(total * fraction), but at least one item when the fraction asks for any."""
-    return min(max(int(round(total * fraction)), 1 if fraction > 0 and total > 1 else 0), total)
+    """round(total * fraction), but at least one item when the fraction asks for any and train keeps one."""
+    return min(max(int(round(total * fraction)), 1 if fraction > 0 and total >= 3 else 0), total)
 
 
 def _split_groups(by_group: dict[str, list[str]], val: float, test: float,
