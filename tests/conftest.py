@@ -209,7 +209,7 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-slow"):
         return
-    skip_slow = pytest.mark.skip(reason="slow end-to-end test: run with --run-slow")
+    skip_slow = pytest.mark.skip(reason="slow test: run with --run-slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
