@@ -32,12 +32,14 @@ def box(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 def score(gt: list, preds: list, mode: str = "competition", **kwargs) -> tuple[dict, dict]:
+    """(per-image scores, character tallies) of one image."""
     metric = CLEvalMetric(mode=mode)
     per_image = metric.update(gt, preds, **kwargs)
     return per_image, metric.counts()
 
 
 def run_case(case: str, mode: str) -> CLEvalMetric:
+    """A metric fed every GT image of a reference case (missing predictions = none)."""
     gt, pred = read_ufo(REFERENCE / case / "gt.json"), read_ufo(REFERENCE / case / "pred.json")
     metric = CLEvalMetric(mode=mode)
     for name, (_, words) in gt.items():

@@ -15,6 +15,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cleval_re
 
 
 def box(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """Axis-aligned quad, clockwise on screen from the top-left corner."""
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
 
 

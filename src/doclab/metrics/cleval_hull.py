@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from doclab.metrics.cleval_qhull import convex_quads, monotone_hull, qhull_start, quad_hulls
+from doclab.metrics.cleval_qhull import convex_quads, cross, monotone_hull, qhull_start, quad_hulls
 
 EPS32 = np.finfo(np.float32).eps
 _TIE = 1e-5  # relative area gap within which float32 rounding may pick either rectangle
@@ -83,11 +83,12 @@ def _scalar_ratio(hull: np.ndarray) -> np.float32:
 
 
 def _hulls(points: np.ndarray, counts: np.ndarray) -> list[tuple]:
-    """Hull batches: (rows, hulls (n, K, 2), started, polygons).
+    """Hull batches: (rows, hulls (n, K, 2), kind, polygons).
 
-    Strictly convex quads get qhull's start at once (vectorised); other polygons get a
-    monotone-chain hull, padded, with an arbitrary start (`started` False) that is only
-    corrected when a tie makes it matter. Fewer than 3 hull points: degenerate, no hull.
+    Strictly convex quads ("quad") are their own hull, walked counter-clockwise from an
+    arbitrary vertex; other polygons ("polygon") get a monotone-chain hull, padded. Either
+    start is corrected to qhull's only when a tie makes it matter. Fewer than 3 hull points:
+    degenerate, no hull.
     """
     fast = np.zeros(len(counts), dtype=bool)
     quad = np.flatnonzero(counts == 4)
@@ -95,14 +96,16 @@ def _hulls(points: np.ndarray, counts: np.ndarray) -> list[tuple]:
         fast[quad] = convex_quads(points[quad, :4])
     batches = []
     if fast.any():
-        batches.append((np.flatnonzero(fast), quad_hulls(points[fast, :4]), True, None))
+        quads = points[fast, :4]
+        clockwise = cross(quads[:, 0], quads[:, 1], quads[:, 2]) < 0
+        batches.append((np.flatnonzero(fast), np.where(clockwise[:, None, None], quads[:, ::-1], quads), "quad", quads))
     polygons = [points[i, :counts[i]] for i in np.flatnonzero(~fast)]
     hulls = [monotone_hull([tuple(p) for p in poly.tolist()]) for poly in polygons]
     keep = [i for i, h in enumerate(hulls) if len(h) >= 3]
     if keep:
         width = max(len(hulls[i]) for i in keep)
         padded = np.stack([polygons[i][hulls[i] + [hulls[i][-1]] * (width - len(hulls[i]))] for i in keep])
-        batches.append((np.flatnonzero(~fast)[keep], padded, False, [polygons[i] for i in keep]))
+        batches.append((np.flatnonzero(~fast)[keep], padded, "polygon", [polygons[i] for i in keep]))
     return batches
 
 
@@ -114,14 +117,31 @@ def _started(hull: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return np.roll(hull, -int(hit[0]), axis=0) if len(hit) else hull
 
 
+def _values(hulls: np.ndarray, value: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`value` of the first minimum-area rectangle of each hull, whether near-tied rectangles
+    (area within 1e-5, or `ar` within 1e-5 of a rounding step) could give another value,
+    and whether a squared side may round differently in the variant's scalar arithmetic."""
+    ratios, areas, suspicious = _caliper_ratios(hulls)
+    cols = np.arange(len(hulls))
+    best = np.argmin(areas, axis=0)
+    chosen = value(ratios[best, cols])
+    near = areas <= areas[best, cols][None] * (1 + _TIE)
+    wobble = np.logical_or.reduce([value(ratios * np.float32(1 + f)) != chosen[None] for f in (-_TIE, 0.0, _TIE)])
+    return chosen, np.any(near & wobble, axis=0), suspicious
+
+
+def _scalar_value(hull: np.ndarray, value: Callable[[np.ndarray], np.ndarray]) -> int:
+    return int(value(np.array([_scalar_ratio(hull)], dtype=np.float32))[0])
+
+
 def variant_box_values(points: np.ndarray, counts: np.ndarray, value: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """`value(ar)` per box, with `ar` as the variant computes it (0 for a degenerate box,
     which qhull refuses).
 
-    All boxes go through the vectorised calipers. A box is redone one at a time only when
-    near-tied rectangles (area within 1e-5) would give different values and either a
-    squared side may round differently in the variant's scalar arithmetic or the hull start
-    is not yet qhull's.
+    All boxes go through the vectorised calipers. Only where near-tied rectangles could
+    give different values does the hull start get set to qhull's (vectorised for quads),
+    and only where a squared side may then still round differently in the variant's scalar
+    arithmetic is a box redone one at a time.
 
     Args:
         points: (N, K, 2) padded polygons (taken as float32, as the variant does).
@@ -132,16 +152,17 @@ def variant_box_values(points: np.ndarray, counts: np.ndarray, value: Callable[[
     """
     pts = points.astype(np.float32).astype(np.float64)
     out = np.full(len(counts), value(np.zeros(1, dtype=np.float32))[0], dtype=np.int64)
-    for rows, hulls, started, polygons in _hulls(pts, counts):
-        ratios, areas, suspicious = _caliper_ratios(hulls)
-        cols = np.arange(len(rows))
-        best = np.argmin(areas, axis=0)
-        chosen = value(ratios[best, cols])
-        near = areas <= areas[best, cols][None] * (1 + _TIE)
-        wobble = np.logical_or.reduce([value(ratios * np.float32(1 + f)) != chosen[None] for f in (-_TIE, 0.0, _TIE)])
-        for r in np.flatnonzero(np.any(near & wobble, axis=0) & (suspicious | (not started))):
-            hull = hulls[r, :len(np.unique(hulls[r], axis=0))]
-            hull = hull if started else _started(hull, polygons[r])
-            chosen[r] = value(np.array([_scalar_ratio(hull)], dtype=np.float32))[0]
+    for rows, hulls, kind, polygons in _hulls(pts, counts):
+        chosen, tied, _ = _values(hulls, value)
+        tied = np.flatnonzero(tied)
+        if kind == "quad" and len(tied):
+            started = quad_hulls(polygons[tied])
+            chosen[tied], still_tied, suspicious = _values(started, value)
+            for r in np.flatnonzero(still_tied & suspicious):
+                chosen[tied[r]] = _scalar_value(started[r], value)
+        elif kind == "polygon":
+            for r in tied:
+                hull = hulls[r, :len(np.unique(hulls[r], axis=0))]  # drop the padding
+                chosen[r] = _scalar_value(_started(hull, polygons[r]), value)
         out[rows] = chosen
     return out

@@ -129,6 +129,7 @@ class _Facet:
         self.furthest = -math.inf
 
     def add(self, point: int, dist: float) -> None:
+        """Record a point above this facet, keeping the furthest one last (qh_partitionpoint)."""
         if dist > self.furthest:
             self.outside.append(point)
             self.furthest = dist
