@@ -18,6 +18,8 @@ TINY_PROFILE = {
     "data.synthetic.num_images": 12,
     "data.synthetic.long_side": 512,
     "preprocess.max_side": 256,
+    "image_size": 128,
+    "detector.train.epochs": 1,
 }
 
 pytestmark = pytest.mark.slow

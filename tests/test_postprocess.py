@@ -11,7 +11,7 @@ from doclab.config import PostprocessParams
 from doclab.detection.postprocess import Detection, clockwise_from_top_left, db_postprocess
 from doclab.detection.targets import make_db_targets
 
-PARAMS = PostprocessParams()  # thresh 0.3, box_thresh 0.6, box_unclip_ratio 1.5, min_size 3, quads
+PARAMS = PostprocessParams(box_thresh=0.6)  # thresh 0.3, box_unclip_ratio 1.5, min_size 3, quads
 
 
 def blob_map(*blobs, shape=(100, 200), value=0.9):

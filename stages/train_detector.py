@@ -1,0 +1,26 @@
+"""Stage `train_detector`: data/processed -> models/detector.pt, checkpoints, dvclive metrics and plots."""
+import argparse
+from pathlib import Path
+
+from doclab.config import load_params
+from doclab.detection.train import train_detector
+from doclab.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--checkpoints", required=True, type=Path)
+    parser.add_argument("--live", required=True, type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    metrics = train_detector(params, args.data, args.model, args.checkpoints, args.live)
+    if metrics:
+        print(f"train_detector: best epoch {metrics['best_epoch']}: cleval/hmean {metrics['cleval/hmean']:.4f}, "
+              f"iou/hmean {metrics['iou/hmean']:.4f} -> {args.model}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
