@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
 import cv2
 import numpy as np
@@ -22,6 +21,7 @@ from shapely.geometry import Polygon
 
 from doclab.config import PostprocessParams
 from doclab.detection.postprocess import db_postprocess
+from timing import measure
 
 ONE = 8  # the fixed point of our unclip
 
@@ -99,19 +99,6 @@ def reference_postprocess(pred: np.ndarray, params: PostprocessParams, scale: fl
 def quad_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Largest vertex distance between two quads, over the cyclic orders of b's vertices."""
     return min(float(np.abs(a - np.roll(b, k, axis=0)).max()) for k in range(4))
-
-
-def measure(call: dict, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall-clock and process-CPU ms per call; the candidates alternate each repeat."""
-    wall, cpu = {name: [] for name in call}, {name: [] for name in call}
-    for _ in range(repeats):
-        for name, run in call.items():
-            start_wall, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            wall[name].append((time.perf_counter() - start_wall) * 1000)
-            cpu[name].append((time.process_time() - start_cpu) * 1000)
-    return ({name: float(np.median(t)) for name, t in wall.items()},
-            {name: float(np.median(t)) for name, t in cpu.items()})
 
 
 def main() -> None:

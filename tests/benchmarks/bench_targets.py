@@ -15,7 +15,6 @@ table gives median wall-clock and process-CPU ms (the latter is steadier on a bu
 from __future__ import annotations
 
 import argparse
-import time
 
 import cv2
 import numpy as np
@@ -23,6 +22,7 @@ import pyclipper
 from shapely.geometry import Polygon
 
 from doclab.detection.targets import FRACTION_BITS, make_db_targets
+from timing import measure
 
 ONE = 1 << FRACTION_BITS
 
@@ -114,19 +114,6 @@ def reference_make_targets(polygons, ignore, height, width, shrink_ratio=0.4, th
         reference_threshold_map(polygon, distance, canvas, point_to_segment)
     thresh_map = canvas * (thresh_max - thresh_min) + thresh_min
     return {"prob_map": prob_map, "prob_mask": prob_mask, "thresh_map": thresh_map, "thresh_mask": thresh_mask}
-
-
-def measure(call: dict, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall-clock and process-CPU ms per call; the candidates alternate each repeat."""
-    wall, cpu = {name: [] for name in call}, {name: [] for name in call}
-    for _ in range(repeats):
-        for name, run in call.items():
-            start_wall, start_cpu = time.perf_counter(), time.process_time()
-            run()
-            wall[name].append((time.perf_counter() - start_wall) * 1000)
-            cpu[name].append((time.process_time() - start_cpu) * 1000)
-    return ({name: float(np.median(t)) for name, t in wall.items()},
-            {name: float(np.median(t)) for name, t in cpu.items()})
 
 
 def print_table(wall: dict[str, float], cpu: dict[str, float]) -> None:
