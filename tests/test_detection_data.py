@@ -11,9 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from doclab.config import ConfigError, build
+from doclab.config import AugmentParams, ConfigError, build
 from doclab.detection.augment import (
-    AugmentParams,
     TextSafeCrop,
     apply_transform,
     build_eval_transform,

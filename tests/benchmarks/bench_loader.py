@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from doclab.config.schema import DetectorParams
-from doclab.detection.augment import AugmentParams, apply_transform, build_train_transform, reseed
+from doclab.config import AugmentParams, DetectorParams
+from doclab.detection.augment import apply_transform, build_train_transform, reseed
 from doclab.detection.dataset import DetectionDataset, collate_detection, normalise, read_rgb, seed_worker
 from doclab.detection.targets import make_db_targets
 

@@ -9,11 +9,24 @@ from pathlib import Path
 
 import yaml
 
+from doclab.config.classification import (
+    ClassifierAugmentParams,
+    ClassifierParams,
+    ClassifierTrainParams,
+    EnsembleParams,
+)
+from doclab.config.detection import (
+    AugmentParams,
+    DetectorParams,
+    DetectorTrainParams,
+    LossParams,
+    PostprocessParams,
+    TuneParams,
+    TuneSpace,
+)
 from doclab.config.schema import (
     DataParams,
-    DetectorParams,
     Params,
-    PostprocessParams,
     PreprocessParams,
     SourceParams,
     SplitParams,
@@ -22,8 +35,10 @@ from doclab.config.schema import (
 from doclab.config.validate import ConfigError, build, to_dict
 
 __all__ = [
-    "ConfigError", "DataParams", "DetectorParams", "Params", "PostprocessParams", "PreprocessParams",
-    "SourceParams", "SplitParams", "SyntheticParams", "build", "load_params", "to_dict",
+    "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
+    "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "LossParams", "Params",
+    "PostprocessParams", "PreprocessParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
+    "TuneSpace", "build", "load_params", "to_dict",
 ]
 
 

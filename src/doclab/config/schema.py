@@ -5,14 +5,12 @@ place users edit (DVC tracks it), the schema is where each key is typed and boun
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from doclab.config.validate import ConfigError
-
-
-def _within(default, low=None, high=None):
-    return field(default=default, metadata={"min": low, "max": high})
+from doclab.config.classification import ClassifierParams, EnsembleParams
+from doclab.config.detection import DetectorParams, PostprocessParams, TuneParams
+from doclab.config.validate import ConfigError, within as _within
 
 
 @dataclass(frozen=True)
@@ -77,76 +75,6 @@ class PreprocessParams:
 
 
 @dataclass(frozen=True)
-class DetectorTrainParams:
-    """Detector training (`detector.train`); `effective_batch` stays fixed whatever `batch_size` is."""
-
-    epochs: int = _within(10, 1, 10_000)
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = _within(3.0e-3, 0.0, 10.0)
-    weight_decay: float = _within(1.0e-4, 0.0, 1.0)
-    momentum: float = _within(0.9, 0.0, 1.0)
-    scheduler: Literal["cosine", "step", "exponential", "plateau", "warmup_cosine", "warmup_linear",
-                       "cosine_restarts"] = "warmup_cosine"
-    warmup_epochs: float = _within(1.0, 0.0, 1000.0)
-    effective_batch: int = _within(8, 1, 4096)
-    grad_clip: float = _within(5.0, 0.0, 1.0e6)
-    ema: bool = False
-    ema_decay: float = _within(0.999, 0.0, 0.99999)
-    amp: bool = True
-    channels_last: bool = True
-    patience: int = _within(0, 0, 10_000)
-    workers: int = _within(2, 0, 64)
-    init_from: str = ""
-    val_every: int = _within(1, 1, 10_000)
-
-
-@dataclass(frozen=True)
-class LossParams:
-    """DBNet loss weights (`detector.loss`): L = prob_weight L_prob + thresh_weight L_thresh + binary_weight L_binary."""
-
-    prob_weight: float = _within(5.0, 0.0, 1000.0)
-    thresh_weight: float = _within(10.0, 0.0, 1000.0)
-    binary_weight: float = _within(1.0, 0.0, 1000.0)
-    ohem_ratio: float = _within(3.0, 0.0, 100.0)
-
-
-@dataclass(frozen=True)
-class DetectorParams:
-    """DBNet model and targets (Liao et al., 2020), its loss and its training."""
-
-    decoder: Literal["fpn", "unet", "fpn_asf"] = "fpn"
-    decoder_channels: int = _within(64, 16, 1024)
-    backbone_weights: str = ""
-    k: float = _within(50.0, 1.0, 200.0)
-    shrink_ratio: float = _within(0.4, 0.05, 0.95)
-    thresh_min: float = _within(0.3, 0.0, 1.0)
-    thresh_max: float = _within(0.7, 0.0, 1.0)
-    min_text_size: float = _within(3.0, 0.0, 100.0)
-    loss: LossParams = LossParams()
-    train: DetectorTrainParams = DetectorTrainParams()
-
-    def check(self, prefix: str) -> None:
-        if self.thresh_min >= self.thresh_max:
-            raise ConfigError(
-                f"{prefix}.thresh_min: got {self.thresh_min}, expected less than thresh_max ({self.thresh_max})"
-            )
-
-
-@dataclass(frozen=True)
-class PostprocessParams:
-    """DB post-processing: probability map -> polygons."""
-
-    thresh: float = _within(0.3, 0.0, 1.0)
-    box_thresh: float = _within(0.3, 0.0, 1.0)
-    box_unclip_ratio: float = _within(1.5, 0.0, 10.0)
-    polygon_unclip_ratio: float = _within(2.0, 0.0, 10.0)
-    polygon: bool = False
-    max_candidates: int = _within(1000, 1, 100_000)
-    min_size: float = _within(3.0, 0.0, 1000.0)
-    score_mode: Literal["fast", "slow"] = "fast"
-
-
-@dataclass(frozen=True)
 class EmptySection:
     """A section whose keys the stage that owns it has not defined yet (no keys allowed)."""
 
@@ -165,9 +93,9 @@ class Params:
     preprocess: PreprocessParams = PreprocessParams()
     detector: DetectorParams = DetectorParams()
     postprocess: PostprocessParams = PostprocessParams()
-    tune: EmptySection = EmptySection()
-    classifier: EmptySection = EmptySection()
-    ensemble: EmptySection = EmptySection()
+    tune: TuneParams = TuneParams()
+    classifier: ClassifierParams = ClassifierParams()
+    ensemble: EnsembleParams = EnsembleParams()
     evaluate: EmptySection = EmptySection()
 
     def check(self, prefix: str) -> None:

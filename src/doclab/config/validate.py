@@ -16,6 +16,11 @@ class ConfigError(ValueError):
     """A params file that does not match the schema (message is one line)."""
 
 
+def within(default: Any, low: Any = None, high: Any = None) -> Any:
+    """A dataclass field with a default and an inclusive numeric range checked by `build`."""
+    return dataclasses.field(default=default, metadata={"min": low, "max": high})
+
+
 def _describe(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:

@@ -14,83 +14,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import albumentations as A
 import cv2
 import numpy as np
 
-from doclab.config.validate import ConfigError
+from doclab.config import AugmentParams
 
 # A polygon that keeps less than this fraction of its area on real pixels was cut by
 # the crop window, a rotation corner or a zoom; its remaining part is unreliable text.
 KEEP_AREA_FRACTION = 0.95
 _SHIFT_BITS = 3  # sub-pixel precision of cv2.fillPoly when measuring cut polygons
-
-
-def _within(default: float | int, low: float | int, high: float | int):
-    return field(default=default, metadata={"min": low, "max": high})
-
-
-@dataclass(frozen=True)
-class AugmentParams:
-    """Training augmentations (`detector.augment`); every `*_p` is a probability.
-
-    Attributes:
-        rotate_limit: max rotation in degrees (uniform in [-limit, limit]).
-        rotate_p: probability of a rotation.
-        perspective_min: min corner jitter of the perspective warp (fraction of the side).
-        perspective_max: max corner jitter of the perspective warp.
-        perspective_p: probability of a perspective warp.
-        scale_min: min zoom of the affine warp (same on both axes).
-        scale_max: max zoom of the affine warp; > 1 zooms in and cuts border words.
-        shear_limit: max shear in degrees.
-        affine_p: probability of the affine (zoom + shear) warp.
-        brightness: max brightness change (fraction of the value range).
-        contrast: max contrast change (fraction).
-        brightness_contrast_p: probability of a brightness/contrast change.
-        clahe_p: probability of CLAHE (local contrast equalisation).
-        noise_std: max std of Gaussian noise (fraction of the value range).
-        noise_p: probability of Gaussian noise.
-        blur_limit: largest blur kernel (odd, >= 3 pixels at the training size).
-        blur_p: probability of a box or motion blur (one of the two).
-        crop_p: probability of a crop whose edges pass only between words.
-        crop_min_area: min area of that crop as a fraction of the image.
-    """
-
-    rotate_limit: float = _within(5.0, 0.0, 180.0)
-    rotate_p: float = _within(0.3, 0.0, 1.0)
-    perspective_min: float = _within(0.02, 0.0, 0.5)
-    perspective_max: float = _within(0.05, 0.0, 0.5)
-    perspective_p: float = _within(0.2, 0.0, 1.0)
-    scale_min: float = _within(0.8, 0.1, 10.0)
-    scale_max: float = _within(1.2, 0.1, 10.0)
-    shear_limit: float = _within(5.0, 0.0, 45.0)
-    affine_p: float = _within(0.3, 0.0, 1.0)
-    brightness: float = _within(0.2, 0.0, 1.0)
-    contrast: float = _within(0.2, 0.0, 1.0)
-    brightness_contrast_p: float = _within(0.5, 0.0, 1.0)
-    clahe_p: float = _within(0.1, 0.0, 1.0)
-    noise_std: float = _within(0.05, 0.0, 1.0)
-    noise_p: float = _within(0.2, 0.0, 1.0)
-    blur_limit: int = _within(5, 3, 31)
-    blur_p: float = _within(0.1, 0.0, 1.0)
-    crop_p: float = _within(0.3, 0.0, 1.0)
-    crop_min_area: float = _within(0.5, 0.05, 1.0)
-
-    def check(self, prefix: str = "detector.augment") -> None:
-        """Cross-field checks (ranges are in the field metadata, see `doclab.config.build`).
-
-        Raises:
-            ConfigError: naming the offending key.
-        """
-        for low, high in (("perspective_min", "perspective_max"), ("scale_min", "scale_max")):
-            if getattr(self, low) > getattr(self, high):
-                raise ConfigError(f"{prefix}.{low}: got {getattr(self, low)}, expected at most {high} "
-                                  f"({getattr(self, high)})")
-        if self.blur_limit % 2 == 0:
-            raise ConfigError(f"{prefix}.blur_limit: got {self.blur_limit}, expected an odd kernel size")
 
 
 class TextSafeCrop(A.DualTransform):

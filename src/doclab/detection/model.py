@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from doclab.config.schema import DetectorParams
+from doclab.config import DetectorParams
 from doclab.detection.backbone import Backbone, create_backbone
 from doclab.detection.decoder import build_decoder
 

@@ -17,9 +17,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import doclab
-from doclab.config import Params, to_dict
+from doclab.config import Params, PostprocessParams, to_dict
 from doclab.data.records import DataError
-from doclab.detection.augment import AugmentParams, build_eval_transform, build_train_transform
+from doclab.detection.augment import build_eval_transform, build_train_transform
 from doclab.detection.dataset import (
     MAP_KEYS,
     DetectionDataset,
@@ -41,7 +41,7 @@ from doclab.metrics import CLEvalMetric, IoUMetric
 
 MONITOR = "cleval/hmean"
 # Params that shape training; the fingerprint also covers the data files and this code.
-TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector", "postprocess")
+TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector")
 CODE_PACKAGES = ("detection", "engine", "metrics")
 
 
@@ -103,14 +103,14 @@ def _probe_fn(model: nn.Module, dataset: Dataset, step: Callable) -> Callable[[i
     return probe
 
 
-def evaluate_detector(module: nn.Module, loader: DataLoader, params: Params, runtime: Runtime,
+def evaluate_detector(module: nn.Module, loader: DataLoader, postprocess: PostprocessParams, runtime: Runtime,
                       ground_truth: dict[str, tuple[list[np.ndarray], list[bool]]]) -> dict[str, float]:
     """Score a detector on one split: probability maps -> polygons -> CLEval (competition) and IoU-0.5.
 
     Args:
         module: the detector in eval mode (forward gives (B, 1, S, S) probabilities).
         loader: eval-transform batches of the split (see `collate_detection`).
-        params: `postprocess` turns maps into polygons.
+        postprocess: turns maps into polygons.
         runtime: device and autocast.
         ground_truth: `load_ground_truth(data_dir, split)`, in processed-image pixels.
     Returns:
@@ -121,7 +121,7 @@ def evaluate_detector(module: nn.Module, loader: DataLoader, params: Params, run
         with runtime.autocast():
             probs = module(runtime.images(batch["image"]))
         maps = probs[:, 0].float().cpu().numpy()
-        detections = db_postprocess(maps, params.postprocess, scales=batch["scale"],
+        detections = db_postprocess(maps, postprocess, scales=batch["scale"],
                                     original_sizes=batch["original_size"])
         for key, found in zip(batch["key"], detections):
             polygons, ignore = ground_truth[key]
@@ -134,9 +134,8 @@ def evaluate_detector(module: nn.Module, loader: DataLoader, params: Params, run
 
 def _datasets(params: Params, data_dir: Path) -> tuple[DetectionDataset, DetectionDataset]:
     size = params.image_size
-    # detector.augment is not a params key: importing AugmentParams into the schema is circular
-    # (augment -> doclab.config -> schema -> augment), so its dataclass defaults apply.
-    train = DetectionDataset(data_dir, "train", size, build_train_transform(AugmentParams(), size), params.detector)
+    train = DetectionDataset(data_dir, "train", size, build_train_transform(params.detector.augment, size),
+                             params.detector)
     val = DetectionDataset(data_dir, "val", size, build_eval_transform(size), params.detector)
     return train, val
 
@@ -188,7 +187,7 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
               f"{accumulation} accumulation x {info.world_size} process(es), {settings.epochs} epochs")
     expected = _fingerprint(params, data_dir, info.world_size)
     fit(wrap_model(model, info, runtime.device), train_loader, step,
-        lambda module: evaluate_detector(module, val_loader, params, runtime, ground_truth),
+        lambda module: evaluate_detector(module, val_loader, params.detector.val_postprocess, runtime, ground_truth),
         optimizer, schedule, _loop_config(params, checkpoint_dir, expected, accumulation), runtime, live_dir, info)
     return _write_model(model_out, checkpoint_dir, params) if info.is_main else {}
 
@@ -199,7 +198,7 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
 
     Args:
         params: validated params (reads model, image_size, batch_size, pretrained, seed, device,
-            detector, postprocess).
+            detector).
         data_dir: the processed folder (images/, annotations.json, splits.json).
         model_out: models/detector.pt: best weights (by val cleval/hmean), backbone name and the
             params dict, loadable with `torch.load(weights_only=True)` (see `load_detector`).

@@ -1,0 +1,1 @@
+"""Document-type classification: timm classifiers, two-stage fine-tuning, TTA views, ensembles."""

@@ -1,0 +1,107 @@
+"""The logits file a `train_classifier@<member>` stage writes and `ensemble` reads.
+
+One `.npz` per member (`models/classifier/<member>.npz`):
+
+- `classes` (C,) str: class names, index = label.
+- `names` (M,) str: sub-members: the member itself, or one per snapshot (`resnet18@epoch9`).
+- `views` (V,) str: the TTA views computed, in `VIEWS` order.
+- for each split in `val`, `test` and, when `classifier.folds > 1`, `oof` (train images,
+  out-of-fold predictions): `<split>_ids` (N,) str, `<split>_labels` (N,) int64,
+  `<split>_logits` (M, V, N, C) float32.
+
+Every view is computed once at training time, so switching `ensemble.tta` never reruns a model.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from doclab.io import atomic_write_bytes
+
+VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270")
+TTA_VIEWS = {"none": ("identity",), "flips": ("identity", "hflip", "vflip"),
+             "rot90": ("identity", "rot90", "rot180", "rot270")}
+SPLITS = ("val", "test", "oof")
+
+
+@dataclass(frozen=True)
+class SplitLogits:
+    """One split's predictions.
+
+    Attributes:
+        ids: (N,) image ids.
+        labels: (N,) int64 true class indices.
+        logits: (M, V, N, C) float32, sub-member x view x image x class.
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    logits: np.ndarray
+
+
+@dataclass(frozen=True)
+class MemberLogits:
+    """A member's logits file in memory (see the module docstring)."""
+
+    classes: tuple[str, ...]
+    names: tuple[str, ...]
+    views: tuple[str, ...]
+    splits: dict[str, SplitLogits]
+
+
+def save_logits(path: str | Path, member: MemberLogits) -> None:
+    """Validate shapes and write `member` atomically as an uncompressed `.npz`.
+
+    Raises:
+        ValueError: inconsistent shapes, unknown split or view names.
+    """
+    arrays = {"classes": np.array(member.classes, dtype=str), "names": np.array(member.names, dtype=str),
+              "views": np.array(member.views, dtype=str)}
+    for split, part in member.splits.items():
+        _check(member, split, part)
+        arrays[f"{split}_ids"] = np.asarray(part.ids, dtype=str)
+        arrays[f"{split}_labels"] = np.asarray(part.labels, dtype=np.int64)
+        arrays[f"{split}_logits"] = np.asarray(part.logits, dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_logits(path: str | Path) -> MemberLogits:
+    """Read a member's logits file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: one line naming the file when it is not a valid logits file.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        member = MemberLogits(
+            classes=tuple(str(c) for c in arrays["classes"]), names=tuple(str(n) for n in arrays["names"]),
+            views=tuple(str(v) for v in arrays["views"]),
+            splits={split: SplitLogits(arrays[f"{split}_ids"], arrays[f"{split}_labels"], arrays[f"{split}_logits"])
+                    for split in SPLITS if f"{split}_logits" in arrays})
+        for split, part in member.splits.items():
+            _check(member, split, part)
+    except FileNotFoundError:
+        raise
+    except (KeyError, ValueError, OSError) as exc:
+        raise ValueError(f"{path}: not a classifier logits file ({exc})") from None
+    return member
+
+
+def _check(member: MemberLogits, split: str, part: SplitLogits) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}, expected one of {SPLITS}")
+    unknown = [v for v in member.views if v not in VIEWS]
+    if unknown:
+        raise ValueError(f"unknown TTA view {unknown[0]!r}, expected some of {VIEWS}")
+    expected = (len(member.names), len(member.views), len(part.ids), len(member.classes))
+    if np.shape(part.logits) != expected or np.shape(part.labels) != (len(part.ids),):
+        raise ValueError(f"{split}: logits {np.shape(part.logits)} / labels {np.shape(part.labels)} do not match "
+                         f"(sub-members, views, images, classes) = {expected}")
