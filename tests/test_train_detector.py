@@ -5,8 +5,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import yaml
 
 from doclab.config import Params, build, to_dict
 from doclab.data.preprocess import preprocess
+from doclab.data.records import DataError
 from doclab.detection.load import init_from_detector, load_detector
 from doclab.detection.model import build_detector
 from doclab.detection.train import train_detector
@@ -164,3 +167,49 @@ def test_ddp_with_two_cpu_processes_trains_and_writes_one_model(tmp_path, proces
     model, saved = load_detector(tmp_path / "detector.pt")
     assert saved["detector"]["decoder_channels"] == 32
     assert json.loads((tmp_path / "live/metrics.json").read_text())["step"] == 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, processed):
+    params = tiny_params(detector__train__epochs=3)
+    for name in ("killed", "whole"):
+        (tmp_path / name).mkdir()
+        write_params(tmp_path / name / "params.yaml", params)
+    whole = subprocess.run([sys.executable, *stage_command(tmp_path / "whole", processed)], capture_output=True,
+                           text=True, env=stage_env(), cwd=tmp_path / "whole", timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, *stage_command(killed, processed)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=stage_env(), cwd=killed)
+    deadline = time.monotonic() + 300
+    while not (killed / "ckpt/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the second epoch's first batches
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    checkpoint = torch.load(killed / "ckpt/last.pt", weights_only=True)
+    assert checkpoint["state"]["epoch"] == 1, "the kill came too late to interrupt epoch 2"
+    assert not (killed / "detector.pt").exists()
+
+    rerun = subprocess.run([sys.executable, *stage_command(killed, processed)], capture_output=True, text=True,
+                           env=stage_env(), cwd=killed, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "after epoch 1" in rerun.stdout
+    assert (killed / "live/metrics.json").read_bytes() == (tmp_path / "whole/live/metrics.json").read_bytes()
+    resumed = torch.load(killed / "detector.pt", weights_only=True)
+    uninterrupted = torch.load(tmp_path / "whole/detector.pt", weights_only=True)
+    assert resumed["metrics"] == uninterrupted["metrics"] and resumed["epoch"] == uninterrupted["epoch"]
+    assert all(torch.equal(resumed["state_dict"][k], uninterrupted["state_dict"][k]) for k in resumed["state_dict"])
+
+
+def test_empty_validation_split_is_a_one_line_error(tmp_path, processed):
+    data = tmp_path / "processed"
+    shutil.copytree(processed, data)
+    splits = json.loads((data / "splits.json").read_text())
+    splits["train"] += splits.pop("val")
+    splits["val"] = []
+    (data / "splits.json").write_text(json.dumps(splits))
+    with pytest.raises(DataError, match=r"val split .*no detection images.*data\.split\.val"):
+        run(tmp_path, data, tiny_params())

@@ -38,8 +38,8 @@ def _split_annotations(root: Path, split: str) -> dict[str, tuple]:
     annotations = read_ufo(root / "annotations.json")
     selected = {key: annotations[key] for key in splits[split] if key in annotations}
     if not selected:
-        raise ValueError(f"split {split!r} of {root} has no detection images: the dataset has no detection "
-                         f"annotations for its {len(splits[split])} image(s) (annotations.json)")
+        raise DataError(f"{root / 'splits.json'}: {split} split has no detection images ({len(splits[split])} listed, "
+                        f"none with annotations): raise data.split.{split} or list ids in data.split.file")
     return selected
 
 
@@ -94,7 +94,7 @@ class DetectionDataset(Dataset):
         target_params: mapping or object with shrink_ratio, thresh_min, thresh_max,
             min_text_size (e.g. `params.detector`).
     Raises:
-        ValueError: unknown split, or no detection images in it.
+        ValueError: unknown split. DataError: no detection images in it.
     """
 
     def __init__(self, root: Path, split: str, image_size: int, transform: A.Compose, target_params: Any):
