@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from doclab.config import AugmentParams, ConfigError, build
+from doclab.data.records import DataError
 from doclab.detection.augment import (
     TextSafeCrop,
     apply_transform,
@@ -192,7 +193,7 @@ def test_ground_truth_and_empty_split(processed):
     polygons, ignore = truth["a.jpg"]
     np.testing.assert_array_equal(polygons[3], pages["a.jpg"][1][3])
     assert ignore[0] and not any(ignore[1:])
-    with pytest.raises(ValueError, match="'test'.*no detection annotations"):
+    with pytest.raises(DataError, match="test split has no detection images .*data.split.test"):
         DetectionDataset(root, "test", 128, build_eval_transform(128), TARGETS)
     with pytest.raises(ValueError, match="no split 'dev'"):
         load_ground_truth(root, "dev")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from doclab.config import ConfigError, load_params
 from doclab.data.records import DataError
@@ -30,6 +31,15 @@ def _eval_det(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from doclab.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.repo) / "experiments.md"
+    rows = write_report(args.repo, out, all_commits=args.all_commits)
+    print(f"{out}: table of {len(rows)} experiments")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doclab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -45,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="competition: polygons, pseudo character counts; cleval: the cleval package's rules")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
     evaluate.set_defaults(handler=_eval_det)
+
+    report = commands.add_parser("report", help="rewrite the generated table of experiments.md from `dvc exp show`")
+    report.add_argument("--repo", default=".", help="the DVC project (a git work tree with dvc.yaml)")
+    report.add_argument("--out", help="the Markdown file (default: <repo>/experiments.md)")
+    report.add_argument("--all-commits", action="store_true",
+                        help="also the experiments of every commit, not only HEAD's (dvc exp show -A)")
+    report.set_defaults(handler=_report)
     return parser
 
 

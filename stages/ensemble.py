@@ -1,0 +1,26 @@
+"""Stage `ensemble`: models/classifier/<member>.npz -> models/ensemble.json, metrics/ensemble.json, plots/ensemble."""
+import argparse
+from pathlib import Path
+
+from doclab.classification.ensemble import run_ensemble
+from doclab.config import load_params
+from doclab.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--logits", required=True, type=Path)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("--plots", required=True, type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    metrics = run_ensemble(params, args.logits, args.model, args.metrics, args.plots)
+    chosen = metrics["chosen"]
+    print(f"ensemble: {chosen}: val macro-F1 {metrics['val'][chosen]['macro_f1']:.4f}, "
+          f"test macro-F1 {metrics['test'][chosen]['macro_f1']:.4f} -> {args.model}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
