@@ -1,0 +1,26 @@
+"""Stage `evaluate`: the detector (tuned post-processing) and the ensemble on the test split."""
+import argparse
+from pathlib import Path
+
+from doclab.config import load_params
+from doclab.evaluate.stage import EvaluatePaths, run_evaluate
+from doclab.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    for name in ("data", "detector", "postprocess", "ensemble", "logits", "metrics", "plots", "submission"):
+        parser.add_argument(f"--{name}", required=True, type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    paths = EvaluatePaths(args.data, args.detector, args.postprocess, args.ensemble, args.logits, args.metrics,
+                          args.plots, args.submission)
+    metrics = run_evaluate(params, paths)
+    print(f"evaluate: detection CLEval H-mean {metrics['detect.cleval.hmean']:.4f} (IoU {metrics['detect.iou.hmean']:.4f}), "
+          f"classification macro-F1 {metrics['classify.macro_f1']:.4f} on {metrics['detect.images']} test images "
+          f"-> {args.metrics}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
