@@ -265,3 +265,30 @@ def test_cuda_requested_without_gpu_is_a_one_line_error():
     assert choose_device("auto").type == "cpu"
     assert make_runtime(torch.device("cpu"), amp=True, channels_last=False) == CPU
     assert make_runtime(torch.device("cpu"), amp=True, channels_last=True).amp_dtype is None
+
+
+def test_epoch_hook_runs_in_train_mode_before_each_epoch_and_again_after_resume(tmp_path):
+    data = regression_data()
+    calls = []
+
+    def hook(epoch: int, module: nn.Module) -> None:
+        calls.append((epoch, module.training))
+        module[0].requires_grad_(epoch >= 1)  # the first layer is frozen during the first epoch only
+
+    def run(validator: Validator) -> nn.Module:
+        model = tiny_model()
+        loader = DataLoader(data, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(3))
+        opt = build_optimizer(model, "adamw", lr=0.05)
+        schedule = Schedule(opt, "cosine", 3 * len(loader), len(loader))
+        config = LoopConfig(epochs=3, checkpoint_dir=tmp_path / "ckpt", fingerprint="hook", monitor="mse", mode="min")
+        fit(model, loader, mse_step, validator, opt, schedule, config, CPU, tmp_path / "live", on_epoch_start=hook)
+        return model
+
+    initial = tiny_model()[0].weight.detach().clone()
+    with pytest.raises(KeyboardInterrupt):
+        run(Validator(data, crash_at=2))  # epoch 1 is checkpointed, epoch 2 dies in validation
+    assert calls == [(0, True), (1, True)]
+    assert torch.equal(load_checkpoint(tmp_path / "ckpt" / "last.pt")["model"]["0.weight"], initial)
+    model = run(Validator(data))
+    assert calls[2:] == [(1, True), (2, True)]  # the resumed run sets its epoch's state up again
+    assert not torch.equal(model[0].weight, initial)

@@ -40,6 +40,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from doclab.predict import predict
+
+    failures = predict(args.paths, args.out, args.models, batch_size=args.batch_size, device=args.device,
+                       overlays=not args.no_overlays)
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"{args.out}: predictions.json, submission.csv{', classes.csv' if (args.out / 'classes.csv').exists() else ''}"
+          f"{', overlays/' if not args.no_overlays else ''} ({len(failures)} input(s) failed)")
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doclab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -62,7 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--all-commits", action="store_true",
                         help="also the experiments of every commit, not only HEAD's (dvc exp show -A)")
     report.set_defaults(handler=_report)
+
+    run = commands.add_parser("predict", help="detect text and classify documents in images or folders")
+    run.add_argument("paths", nargs="+", type=Path, help="image files and/or folders (searched recursively)")
+    run.add_argument("--out", required=True, type=Path, help="output folder")
+    run.add_argument("--models", type=Path, default=Path("models"),
+                     help="folder with detector.pt, postprocess.json, ensemble.json and classifier/ (dvc repro)")
+    run.add_argument("--batch-size", type=int, default=4)
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    run.set_defaults(handler=_predict)
     return parser
+
+
+def _checkpoint_error() -> type[Exception]:
+    """CheckpointError, imported only once an exception is being handled (it pulls in torch)."""
+    from doclab.engine.checkpoint import CheckpointError
+
+    return CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, FileNotFoundError, _checkpoint_error()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -46,7 +46,7 @@ class ClassifierTrainParams(DetectorTrainParams):
     rate after unfreezing (or throughout when `classifier.freeze_epochs` is 0)."""
 
     epochs: int = _within(10, 1, 10_000)
-    lr: float = _within(1.0e-3, 0.0, 10.0)
+    lr: float = _within(3.0e-3, 0.0, 10.0)
     effective_batch: int = _within(32, 1, 4096)
 
 
@@ -54,9 +54,9 @@ class ClassifierTrainParams(DetectorTrainParams):
 class ClassifierParams:
     """Document-type classifiers: one `train_classifier@<member>` stage per timm model name."""
 
-    members: list[str] = ("resnet18", "efficientnet_b0")
+    members: list[str] = ("resnet18", "mobilenetv3_large_100")
     pretrained: bool = False
-    image_size: int = _within(224, 32, 2048)
+    image_size: int = _within(160, 32, 2048)
     batch_size: int | Literal["auto"] = "auto"
     freeze_epochs: int = _within(0, 0, 10_000)
     unfreeze_blocks: int = _within(0, 0, 100)

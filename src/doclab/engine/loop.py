@@ -30,6 +30,7 @@ from doclab.engine.tracking import log_epoch, log_final, open_live
 
 StepFn = Callable[[nn.Module, Any], tuple[dict[str, Tensor], int]]
 ValidateFn = Callable[[nn.Module], dict[str, float]]
+EpochHook = Callable[[int, nn.Module], None]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class _Parts:
     ema: ModelEmaV3 | None
     runtime: Runtime
     info: DistInfo
+    on_epoch_start: EpochHook | None = None
 
 
 def _improved(value: float | None, best: float | None, mode: str) -> bool:
@@ -135,6 +137,10 @@ def _train_epoch(parts: _Parts, config: LoopConfig, state: TrainState) -> tuple[
         (image-weighted mean of every loss term on this rank, number of images seen).
     """
     parts.model.train()
+    if parts.on_epoch_start is not None:
+        # After train(): the hook may put frozen layers back in eval mode. It also runs for the
+        # first epoch after a resume, so whatever it sets depends on the epoch alone.
+        parts.on_epoch_start(state.epoch, unwrap(parts.model))
     batches, accumulation = len(parts.loader), config.accumulation
     sums: dict[str, float] = {}
     images = 0
@@ -239,7 +245,7 @@ def _announce(state: TrainState, config: LoopConfig, record: dict[str, float]) -
 
 def fit(model: nn.Module, loader: DataLoader, step: StepFn, validate: ValidateFn,
         optimizer: torch.optim.Optimizer, schedule: Schedule, config: LoopConfig, runtime: Runtime,
-        live_dir: str | Path, info: DistInfo = DistInfo()) -> TrainState:
+        live_dir: str | Path, info: DistInfo = DistInfo(), on_epoch_start: EpochHook | None = None) -> TrainState:
     """Train `model`, resuming from `config.checkpoint_dir` when its fingerprint matches.
 
     Args:
@@ -256,6 +262,9 @@ def fit(model: nn.Module, loader: DataLoader, step: StepFn, validate: ValidateFn
         runtime: device, AMP dtype (fp16 gets a GradScaler), channels_last.
         live_dir: dvclive folder (written by rank 0 only).
         info: this process's DDP rank and world size.
+        on_epoch_start: optional `hook(epoch, module)` called before each training epoch (0-based
+            count of completed epochs, the unwrapped model already in training mode), e.g. to
+            freeze or unfreeze layers; it must depend on `epoch` only, as a resumed run calls it again.
     Returns:
         The final TrainState; the best weights are in `checkpoint_dir/best.pt` under 'model'.
     """
@@ -263,7 +272,7 @@ def fit(model: nn.Module, loader: DataLoader, step: StepFn, validate: ValidateFn
     if config.ema_decay is not None:
         ema = ModelEmaV3(unwrap(model), decay=config.ema_decay, use_warmup=True)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.needs_scaler)
-    parts = _Parts(model, loader, step, optimizer, schedule, scaler, ema, runtime, info)
+    parts = _Parts(model, loader, step, optimizer, schedule, scaler, ema, runtime, info, on_epoch_start)
     checkpoint = resumable(config.checkpoint_dir, config.fingerprint, verbose=info.is_main)
     state = _restore(parts, checkpoint) if checkpoint is not None else TrainState()
     if info.is_main and checkpoint is not None:

@@ -1,0 +1,30 @@
+"""Stage `train_classifier@<member>`: data/processed -> models/classifier/<member>.pt and .npz, metrics, dvclive."""
+import argparse
+from pathlib import Path
+
+from doclab.classification.train import train_classifier
+from doclab.config import load_params
+from doclab.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--member", required=True, help="a timm model name listed in classifier.members")
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--logits", required=True, type=Path)
+    parser.add_argument("--metrics", required=True, type=Path)
+    parser.add_argument("--checkpoints", required=True, type=Path)
+    parser.add_argument("--live", required=True, type=Path)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    metrics = train_classifier(params, args.member, args.data, args.model, args.logits, args.metrics,
+                               args.checkpoints, args.live)
+    if metrics:
+        print(f"train_classifier: {args.member}: val accuracy {metrics['val']['accuracy']:.4f}, "
+              f"macro_f1 {metrics['val']['macro_f1']:.4f} -> {args.model}, {args.logits}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
