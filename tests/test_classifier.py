@@ -74,7 +74,8 @@ def processed(tmp_path) -> Path:
 def tiny_params(**changes) -> Params:
     """CPU params for a 2-epoch member at 32 px; `changes` are classifier fields (`train` a dict of its fields)."""
     train = {"epochs": 2, "effective_batch": 4, "workers": 0, "lr": 3.0e-3, **changes.pop("train", {})}
-    classifier = {"members": [TINY, "resnet18"], "image_size": 32, "batch_size": 4, "train": train, **changes}
+    classifier = {"members": [TINY, "resnet18"], "image_size": 32, "batch_size": 4, "snapshots": 1, "train": train,
+                  **changes}
     return build(Params, {"seed": 3, "device": "cpu", "classifier": classifier})
 
 

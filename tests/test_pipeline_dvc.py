@@ -26,6 +26,7 @@ TINY_PROFILE = {
     "classifier.members": ["resnet18", "mobilenetv3_small_050"],
     "classifier.image_size": 64,
     "classifier.train.epochs": 1,
+    "classifier.snapshots": 1,
 }
 SROIE_IMAGES = REPO.parent / "shared/data/sroie_small/images"
 
@@ -110,7 +111,8 @@ def back_to_baseline(clone: Path) -> None:
 
 def test_postprocess_change_reruns_only_tuning_and_evaluation(clone):
     result = dvc("exp", "run", "-n", "box-042", "-S", "postprocess.box_thresh=0.42", cwd=clone)
-    assert ran_stages(result) == {"tune_postprocess", "evaluate"}
+    # evaluate reruns only if the tuned params moved (the search space does not start from box_thresh)
+    assert "tune_postprocess" in ran_stages(result) <= {"tune_postprocess", "evaluate"}
     back_to_baseline(clone)
 
 

@@ -46,17 +46,17 @@ class ClassifierTrainParams(DetectorTrainParams):
     rate after unfreezing (or throughout when `classifier.freeze_epochs` is 0)."""
 
     epochs: int = _within(10, 1, 10_000)
-    lr: float = _within(3.0e-3, 0.0, 10.0)
-    effective_batch: int = _within(32, 1, 4096)
+    lr: float = _within(2.0e-3, 0.0, 10.0)
+    effective_batch: int = _within(8, 1, 4096)
 
 
 @dataclass(frozen=True)
 class ClassifierParams:
     """Document-type classifiers: one `train_classifier@<member>` stage per timm model name."""
 
-    members: list[str] = ("resnet18", "mobilenetv3_large_100")
+    members: list[str] = ("resnet18",)
     pretrained: bool = False
-    image_size: int = _within(160, 32, 2048)
+    image_size: int = _within(192, 32, 2048)
     batch_size: int | Literal["auto"] = "auto"
     freeze_epochs: int = _within(0, 0, 10_000)
     unfreeze_blocks: int = _within(0, 0, 100)
@@ -70,7 +70,7 @@ class ClassifierParams:
     cutmix_alpha: float = _within(0.0, 0.0, 10.0)
     mix_p: float = _within(0.5, 0.0, 1.0)
     folds: int = _within(1, 1, 20)
-    snapshots: int = _within(1, 1, 100)
+    snapshots: int = _within(3, 1, 100)
     augment: ClassifierAugmentParams = ClassifierAugmentParams()
     train: ClassifierTrainParams = ClassifierTrainParams()
 
