@@ -35,7 +35,7 @@ from doclab.classification.train import train_classifier
 from doclab.config import ClassifierAugmentParams, ConfigError, Params, build
 from doclab.data.records import DataError
 from doclab.detection.augment import reseed
-from doclab.detection.backbone import _hub_reachable
+from doclab.detection.backbone import hub_reachable
 from doclab.engine.checkpoint import load_checkpoint
 from doclab.engine.optim import build_optimizer
 
@@ -247,7 +247,7 @@ def test_fine_tune_schedule_holds_head_lr_then_warms_up():
     assert lrs[3] < lrs[4] < lrs[5] == pytest.approx(1.0e-3) and lrs[5] > lrs[6] > lrs[7] > lrs[8]
 
 
-@pytest.mark.skipif(_hub_reachable(), reason="the Hugging Face hub is reachable here")
+@pytest.mark.skipif(hub_reachable(), reason="the Hugging Face hub is reachable here")
 def test_pretrained_offline_fails_fast_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
     start = time.monotonic()

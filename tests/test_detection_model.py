@@ -25,7 +25,7 @@ BACKBONES = [
 SMALL = DetectorParams(decoder_channels=32)
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=2):
             return True
@@ -163,7 +163,7 @@ def test_unknown_model_suggests_close_names():
         create_backbone("resnet1000")
 
 
-@pytest.mark.skipif(_hub_reachable(), reason="the Hugging Face hub is reachable here")
+@pytest.mark.skipif(hub_reachable(), reason="the Hugging Face hub is reachable here")
 def test_pretrained_offline_fails_fast_with_fix():
     start = time.monotonic()
     with pytest.raises(RuntimeError) as err:
@@ -176,7 +176,7 @@ def test_pretrained_offline_fails_fast_with_fix():
     assert not hub_constants.HF_HUB_OFFLINE  # the temporary offline switch was restored
 
 
-@pytest.mark.skipif(_hub_reachable(), reason="the Hugging Face hub is reachable here")
+@pytest.mark.skipif(hub_reachable(), reason="the Hugging Face hub is reachable here")
 def test_pretrained_offline_uses_hub_cache(tmp_path, monkeypatch):
     full = timm.create_model("resnet18")
     snapshot = tmp_path / "models--timm--resnet18.a1_in1k" / "snapshots" / ("0" * 40)

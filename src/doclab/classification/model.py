@@ -19,13 +19,12 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from doclab.config import ClassifierParams, ConfigError
-from doclab.detection.backbone import _check_known, _hub_offline, _hub_reachable
-from doclab.engine.checkpoint import CheckpointError, load_checkpoint
+from doclab.detection.backbone import check_known, hub_offline, hub_reachable
+from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
 from doclab.engine.optim import Schedule
 
 MODEL_FORMAT = "doclab-classifier-v1"
 WEIGHT_KEYS = ("state_dict", "sub_members")
-SHOWN_SKIPS = 6
 
 
 def build_classifier(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
@@ -42,7 +41,7 @@ def build_classifier(name: str, num_classes: int, pretrained: bool = False) -> n
         ValueError: unknown timm model name (with the closest names).
         ConfigError: pretrained weights that are neither downloadable nor cached, or do not exist.
     """
-    _check_known(name)
+    check_known(name)
     if not pretrained:
         return timm.create_model(name, pretrained=False, num_classes=num_classes)
     hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None)
@@ -51,7 +50,7 @@ def build_classifier(name: str, num_classes: int, pretrained: bool = False) -> n
                           "set `classifier.pretrained: false`")
     try:
         # An unreachable hub is detected with one short connect instead of a minute of retries.
-        with _hub_offline(not _hub_reachable()):
+        with hub_offline(not hub_reachable()):
             return timm.create_model(name, pretrained=True, num_classes=num_classes)
     except (OSError, HfHubHTTPError) as err:
         raise ConfigError(
@@ -216,13 +215,4 @@ def init_from_classifier(model: nn.Module, path: str | Path, verbose: bool = Tru
     Raises:
         FileNotFoundError, CheckpointError: see `read_classifier_file`.
     """
-    source = read_classifier_file(path)["state_dict"]
-    own = model.state_dict()
-    matched = {name: tensor for name, tensor in source.items() if name in own and own[name].shape == tensor.shape}
-    model.load_state_dict(matched, strict=False)
-    skipped = sorted(set(own) - set(matched))
-    if verbose:
-        more = f" and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
-        kept = f"; kept fresh: {', '.join(skipped[:SHOWN_SKIPS])}{more}" if skipped else ""
-        print(f"init_from {path}: loaded {len(matched)}/{len(own)} tensors{kept}")
-    return skipped
+    return load_matching(model, read_classifier_file(path)["state_dict"], path, verbose)

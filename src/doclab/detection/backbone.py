@@ -109,7 +109,7 @@ def create_backbone(name: str, pretrained: bool = False, weights_path: str = "")
         FileNotFoundError: `weights_path` does not exist.
         RuntimeError: pretrained weights could not be downloaded.
     """
-    _check_known(name)
+    check_known(name)
     levels = _levels_of(name)
     if weights_path:
         body = timm.create_model(name, features_only=True, out_indices=levels)
@@ -121,7 +121,7 @@ def create_backbone(name: str, pretrained: bool = False, weights_path: str = "")
     return Backbone(body, name)
 
 
-def _check_known(name: str) -> None:
+def check_known(name: str) -> None:
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.5)
@@ -144,7 +144,7 @@ def _create_pretrained(name: str, levels: tuple[int, ...]) -> nn.Module:
     if not hub_id:
         raise ValueError(f"timm model {name!r} has no pretrained weights on the hub; set `pretrained: false`")
     try:
-        with _hub_offline(not _hub_reachable()):
+        with hub_offline(not hub_reachable()):
             return timm.create_model(name, features_only=True, out_indices=levels, pretrained=True)
     except (OSError, HfHubHTTPError) as err:
         raise RuntimeError(
@@ -157,7 +157,7 @@ def _create_pretrained(name: str, levels: tuple[int, ...]) -> nn.Module:
         ) from err
 
 
-def _hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT_S) -> bool:
+def hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT_S) -> bool:
     """Whether a TCP connection to the hub endpoint opens within `timeout` seconds.
 
     Behind a proxy a direct connection proves nothing, so the hub is then assumed reachable.
@@ -176,7 +176,7 @@ def _hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT_S) -> bool:
 
 
 @contextmanager
-def _hub_offline(enabled: bool) -> Iterator[None]:
+def hub_offline(enabled: bool) -> Iterator[None]:
     """Make huggingface_hub cache-only (as HF_HUB_OFFLINE=1 does) for the duration, if `enabled`.
 
     The setting is read from this module attribute at request time, so this takes effect

@@ -10,10 +10,9 @@ from torch import nn
 
 from doclab.config import DetectorParams, build
 from doclab.detection.model import DBNet, build_detector
-from doclab.engine.checkpoint import CheckpointError, load_checkpoint
+from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
 
 MODEL_FORMAT = "doclab.detector/1"
-SHOWN_SKIPS = 6
 
 
 def _read_detector_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -59,14 +58,4 @@ def init_from_detector(model: nn.Module, path: Path, verbose: bool = True) -> li
     Raises:
         FileNotFoundError, CheckpointError: as `load_detector`.
     """
-    source = _read_detector_file(path)["state_dict"]
-    own = model.state_dict()
-    matched = {name: tensor for name, tensor in source.items() if name in own and own[name].shape == tensor.shape}
-    model.load_state_dict(matched, strict=False)
-    skipped = sorted(set(own) - set(matched))
-    if verbose:
-        mismatched = sum(name in source for name in skipped)
-        more = f" and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
-        kept = f"; kept fresh ({mismatched} of them with other shapes): {', '.join(skipped[:SHOWN_SKIPS])}{more}"
-        print(f"init_from {path}: loaded {len(matched)}/{len(own)} tensors" + (kept if skipped else ""))
-    return skipped
+    return load_matching(model, _read_detector_file(path)["state_dict"], path, verbose)

@@ -135,3 +135,30 @@ def resumable(directory: str | Path, expected_fingerprint: str, verbose: bool = 
                 print(f"checkpoint {path} was written with other params, data or code: starting from scratch")
         return None
     return state
+
+
+SHOWN_SKIPS = 6  # tensor names listed by `load_matching`; the rest are counted
+
+
+def load_matching(model: torch.nn.Module, source: dict[str, torch.Tensor], origin: str | Path,
+                  verbose: bool = True) -> list[str]:
+    """Copy every tensor of `source` whose name and shape match `model`'s (the `init_from` settings).
+
+    Args:
+        model: the freshly built model.
+        source: a state dict from an earlier model file.
+        origin: that file, for the printed summary.
+        verbose: print what was loaded and what kept its fresh initialisation.
+    Returns:
+        Names of `model`'s tensors that were not loaded (e.g. a head with another class count).
+    """
+    own = model.state_dict()
+    matched = {name: tensor for name, tensor in source.items() if name in own and own[name].shape == tensor.shape}
+    model.load_state_dict(matched, strict=False)
+    skipped = sorted(set(own) - set(matched))
+    if verbose:
+        mismatched = sum(name in source for name in skipped)
+        more = f" and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
+        kept = f"; kept fresh ({mismatched} of them with other shapes): {', '.join(skipped[:SHOWN_SKIPS])}{more}"
+        print(f"init_from {origin}: loaded {len(matched)}/{len(own)} tensors" + (kept if skipped else ""))
+    return skipped
