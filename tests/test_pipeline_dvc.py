@@ -4,81 +4,21 @@ Runs in a temporary copy of the working tree (tracked and untracked, not ignored
 built-in synthetic sample shrunk by a tiny params profile.
 """
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from dvc_repo import REPO, dvc, make_repo, ran_stages, run
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_PROFILE = {
-    "data.synthetic.num_images": 12,
-    "data.synthetic.long_side": 512,
-    "preprocess.max_side": 256,
-    "image_size": 128,
-    "detector.train.epochs": 1,
-    "tune.space.thresh": [0.2, 0.3],
-    "tune.space.box_thresh": [0.2, 0.3],
-    "tune.space.box_unclip_ratio": [1.5],
-    "classifier.members": ["resnet18", "mobilenetv3_small_050"],
-    "classifier.image_size": 64,
-    "classifier.train.epochs": 1,
-    "classifier.snapshots": 1,
-}
 SROIE_IMAGES = REPO.parent / "shared/data/sroie_small/images"
 
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(GIT_AUTHOR_NAME="doclab test", GIT_AUTHOR_EMAIL="test@doclab.local",
-               GIT_COMMITTER_NAME="doclab test", GIT_COMMITTER_EMAIL="test@doclab.local",
-               DVC_NO_ANALYTICS="1")
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "dvc", *args], cwd, check)
-
-
-def set_key(tree: dict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        tree = tree[part]
-    tree[leaf] = value
-
-
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
     """A fresh git repo holding the working tree, with the tiny profile applied to params.yaml."""
-    dest = tmp_path_factory.mktemp("clone")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    for key, value in TINY_PROFILE.items():
-        set_key(params, key, value)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-qm", "tiny profile"], dest)
-    return dest
-
-
-def ran_stages(result: subprocess.CompletedProcess) -> set[str]:
-    return {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage '")}
+    return make_repo(tmp_path_factory.mktemp("clone"))
 
 
 def test_repro_then_rerun_skips_everything(clone):
