@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,6 +14,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+import yaml
 from huggingface_hub import constants as hub_constants
 
 from conftest import draw_document, layout_boxes, write_image
@@ -32,13 +37,14 @@ from doclab.classification.model import (
     unfreeze,
 )
 from doclab.classification.train import train_classifier
-from doclab.config import ClassifierAugmentParams, ConfigError, Params, build
+from doclab.config import ClassifierAugmentParams, ConfigError, Params, build, to_dict
 from doclab.data.records import DataError
 from doclab.detection.augment import reseed
 from doclab.detection.backbone import hub_reachable
 from doclab.engine.checkpoint import load_checkpoint
 from doclab.engine.optim import build_optimizer
 
+REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("form", "letter", "receipt")
 TINY = "mobilenetv3_small_050"
 
@@ -321,3 +327,46 @@ def test_impossible_settings_are_config_errors(processed, tmp_path):
     with pytest.raises(ConfigError, match="classifier.class_weights"):
         run_member(tiny_params(class_weights=[1.0, 2.0]), processed, tmp_path / "out")
 
+
+
+def stage_command(root: Path, data: Path, member: str) -> list[str]:
+    return [sys.executable, str(REPO / "stages/train_classifier.py"), "--params", str(root / "params.yaml"),
+            "--member", member, "--data", str(data), "--model", str(root / "model.pt"),
+            "--logits", str(root / "logits.npz"), "--metrics", str(root / "metrics.json"),
+            "--checkpoints", str(root / "ckpt"), "--live", str(root / "live")]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
+    data = write_processed(tmp_path / "processed", per_class=12)
+    params = tiny_params(image_size=64, train={"epochs": 3})  # 9 steps of 4 images per epoch
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for name in ("killed", "whole"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "params.yaml").write_text(yaml.safe_dump(to_dict(params), sort_keys=False))
+    whole = subprocess.run(stage_command(tmp_path / "whole", data, TINY), capture_output=True, text=True,
+                           env=env, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(stage_command(killed, data, TINY), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 300
+    while not (killed / "ckpt/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # into the second epoch's first batches
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert torch.load(killed / "ckpt/last.pt", weights_only=True)["state"]["epoch"] == 1, "killed too late"
+    assert not (killed / "model.pt").exists() and not (killed / "metrics.json").exists()
+
+    rerun = subprocess.run(stage_command(killed, data, TINY), capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "after epoch 1" in rerun.stdout
+    for name in ("metrics.json", "live/metrics.json"):
+        assert (killed / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    resumed, uninterrupted = load_logits(killed / "logits.npz"), load_logits(tmp_path / "whole/logits.npz")
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(resumed.splits[split].logits, uninterrupted.splits[split].logits)

@@ -3,6 +3,7 @@ re-applying the saved model, and byte-identical reruns."""
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from doclab.classification import ensemble_methods as em
 from doclab.classification.ensemble import apply_ensemble, choose_method, load_member_probs, run_ensemble
-from doclab.classification.logits import MemberLogits, SplitLogits, save_logits
+from doclab.classification.logits import MemberLogits, SplitLogits, load_logits, save_logits
 from doclab.config import Params, build
 from doclab.data.records import DataError
 
@@ -178,6 +179,22 @@ def test_tta_averages_exactly_the_selected_views(tmp_path):
         np.testing.assert_allclose(probs, per_view[:, selected].mean(axis=1), rtol=1e-10)
     with pytest.raises(ValueError, match=rf"{path}: no TTA view 'rot180'"):
         load_member_probs({"m": path}, "rot90")
+
+
+def test_logits_file_round_trips_and_equal_logits_give_equal_bytes(tmp_path):
+    labels = np.arange(6) % 3
+    parts = {s: split(confident(labels), labels) for s in ("val", "test")}
+    member = MemberLogits(CLASSES, ("m",), ("identity",), parts)
+    save_logits(tmp_path / "a.npz", member)
+    time.sleep(2.1)  # zip timestamps have 2 s resolution: a stamped clock would now differ
+    save_logits(tmp_path / "b.npz", member)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    loaded = load_logits(tmp_path / "a.npz")
+    assert loaded.classes == CLASSES and loaded.names == ("m",) and loaded.views == ("identity",)
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(loaded.splits[name].ids, parts[name].ids)
+        np.testing.assert_array_equal(loaded.splits[name].labels, parts[name].labels)
+        np.testing.assert_array_equal(loaded.splits[name].logits, parts[name].logits.astype(np.float32))
 
 
 def test_snapshots_count_as_separate_members(tmp_path):

@@ -4,7 +4,9 @@ Runs in a temporary copy of the working tree (tracked and untracked, not ignored
 built-in synthetic sample shrunk by a tiny params profile.
 """
 import json
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,67 @@ def back_to_baseline(clone: Path) -> None:
     """`dvc exp run` leaves the experiment in the workspace: restore the committed baseline."""
     run(["git", "checkout", "-q", "--", "."], clone)
     dvc("checkout", "--force", cwd=clone)
+
+
+def metrics_files(repo: Path) -> dict[str, bytes]:
+    """Every metrics file of the pipeline (metrics/ and the dvclive summaries), relative path -> bytes."""
+    paths = [*repo.glob("metrics/**/*.json"), *repo.glob("dvclive/**/metrics.json")]
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in paths}
+
+
+def test_forced_repro_from_scratch_gives_byte_identical_metrics(clone):
+    before = metrics_files(clone)
+    assert len(before) >= 8, sorted(before)
+    shutil.rmtree(clone / "checkpoints")  # else the persisted checkpoints make training a no-op resume
+    result = dvc("repro", "-f", cwd=clone)
+    assert "Running stage 'train_detector'" in result.stdout
+    after = metrics_files(clone)
+    assert sorted(after) == sorted(before)
+    assert [name for name in before if after[name] != before[name]] == []
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+
+
+@pytest.mark.parametrize("override", ["model=resnet18", "batch_size=2"])
+def test_detector_change_reruns_exactly_the_detector_branch(clone, override):
+    result = dvc("exp", "run", "-n", override.replace("=", "-").replace("_", "-"), "-S", override, cwd=clone)
+    assert ran_stages(result) == {"train_detector", "tune_postprocess", "evaluate"}
+    back_to_baseline(clone)
+
+
+def wait_for_queue(repo: Path, timeout: float = 900) -> str:
+    """Poll `dvc queue status` until nothing is queued or running; returns the last status table."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", cwd=repo).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        time.sleep(3)
+    raise AssertionError(f"the queue did not finish in {timeout} s:\n{status}")
+
+
+def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
+    dvc("exp", "run", "--queue", "-S", "model=resnet18,mobilenetv3_small_050", cwd=clone)
+    dvc("queue", "start", "-j", "1", cwd=clone)
+    status = wait_for_queue(clone)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    shown = json.loads(dvc("exp", "show", "--json", cwd=clone).stdout)
+    runs = {}
+    for entry in shown:
+        for experiment in entry.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                data = rev.get("data") or {}
+                model = ((data.get("params") or {}).get("params.yaml") or {}).get("data", {}).get("model")
+                metrics = (data.get("metrics") or {}).get("metrics/evaluate.json", {}).get("data", {})
+                if model in ("resnet18", "mobilenetv3_small_050") and "detect.cleval.hmean" in metrics:
+                    runs[model] = rev["name"]
+    assert set(runs) == {"resnet18", "mobilenetv3_small_050"}, shown
+    first, second = runs["resnet18"], runs["mobilenetv3_small_050"]
+    params = json.loads(dvc("params", "diff", first, second, "--json", cwd=clone).stdout)
+    assert params["params.yaml"]["model"] == {"old": "resnet18", "new": "mobilenetv3_small_050"}
+    assert set(params["params.yaml"]) == {"model"}
+    metrics = json.loads(dvc("metrics", "diff", first, second, "--json", "--all", cwd=clone).stdout)
+    assert "train.loss" in metrics["dvclive/train_detector/metrics.json"]
+    assert "detect.cleval.hmean" in metrics["metrics/evaluate.json"]
 
 
 def test_postprocess_change_reruns_only_tuning_and_evaluation(clone):
@@ -100,6 +163,13 @@ def test_exp_run_with_changed_param(clone):
     names = [exp.get("name") for entry in shown for exp in (entry.get("experiments") or [])
              for exp in (exp.get("revs") or [])]
     assert "small-side" in names
+
+
+def test_misspelt_existing_path_is_refused_by_dvc_before_anything_runs(clone):
+    result = dvc("exp", "run", "-S", "detector.trian.epochs=1", cwd=clone, check=False)
+    assert result.returncode != 0 and ran_stages(result) == set()
+    first = next(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
+    assert "Could not override 'detector.trian.epochs'" in first, result.stderr
 
 
 def test_param_typo_fails_with_one_line_naming_the_key(clone):

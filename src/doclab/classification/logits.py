@@ -14,6 +14,7 @@ Every view is computed once at training time, so switching `ensemble.tta` never 
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,19 @@ def save_logits(path: str | Path, member: MemberLogits) -> None:
         arrays[f"{split}_ids"] = np.asarray(part.ids, dtype=str)
         arrays[f"{split}_labels"] = np.asarray(part.labels, dtype=np.int64)
         arrays[f"{split}_logits"] = np.asarray(part.logits, dtype=np.float32)
+    atomic_write_bytes(path, _npz_bytes(arrays))
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An uncompressed `.npz` that `np.load` reads, with fixed zip timestamps: `np.savez` stamps the
+    current time into every entry, so equal logits would hash differently and DVC would see a change."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(entry, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def load_logits(path: str | Path) -> MemberLogits:
