@@ -98,6 +98,17 @@ def test_load_params_names_the_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
+def test_exponent_floats_as_dvc_writes_them_load_as_numbers(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("detector:\n  train:\n    lr: 1e-05\n    weight_decay: 5E-4\n  k: 50\nseed: 7\n")
+    params = load_params(path)
+    assert params.detector.train.lr == 1e-05 and params.detector.train.weight_decay == 5e-4
+    assert params.detector.k == 50.0 and params.seed == 7 and isinstance(params.seed, int)
+    path.write_text("model: 1e5\n")  # a float where a name is expected is still an error, not a string
+    with pytest.raises(ConfigError, match="model"):
+        load_params(path)
+
+
 def test_to_dict_round_trips():
     params = build(Params, {"data": {"source": "sources", "sources": [
         {"name": "r", "format": "ufo", "images": "i", "annotations": "a.json"}]}})

@@ -52,6 +52,56 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from doclab.report import check_project
+    from doclab.sweep.prune import MedianRule
+    from doclab.sweep.space import load_space
+    from doclab.sweep.study import SweepSettings, best_commands, run_sweep
+
+    check_project(Path(args.repo).resolve())  # before the space: 'not a git repository' beats 'no params.yaml'
+    space = load_space(args.space, Path(args.repo) / "params.yaml")
+    settings = SweepSettings(space=space, name=args.name or Path(args.space).stem, trials=args.trials,
+                             jobs=args.jobs, sampler=args.sampler, metric=args.metric, direction=args.direction,
+                             prune=MedianRule(args.prune_warmup, args.prune_min_trials) if args.prune == "median"
+                             else None, seed=args.seed)
+    result = run_sweep(args.repo, settings)
+    done = [t for t in result.trials if t.state == "complete"]
+    print(f"sweep {result.name}: {len(done)} complete, {len(result.trials) - len(done)} failed "
+          f"({result.queued} queued by this run), trials in sweeps/{result.name}/trials.json")
+    if result.best is None:
+        print("no trial finished with the metric: see `dvc queue logs <trial>`", file=sys.stderr)
+        return 1
+    print(f"best: {result.best.experiment} {args.metric} {result.best.value:.4f}")
+    print("\n".join(best_commands(result)))
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
+    sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")
+    sweep.add_argument("--trials", type=_positive, required=True, help="trials the sweep holds when done")
+    sweep.add_argument("--jobs", type=_positive, default=1, help="trials run at a time (dvc queue start -j)")
+    sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
+    sweep.add_argument("--metric", default="detect.cleval.hmean", help="metric key, or FILE:KEY")
+    sweep.add_argument("--direction", choices=("max", "min"), default="max")
+    sweep.add_argument("--name", help="sweep name: sweeps/<name>/, experiments <name>-tNNN (default: space file stem)")
+    sweep.add_argument("--repo", default=".", help="the DVC project (a git work tree with dvc.yaml)")
+    sweep.add_argument("--prune", choices=("median", "none"), default="median",
+                       help="stop a trial's training when it falls below the median of the others")
+    sweep.add_argument("--prune-warmup", type=int, default=1, help="epochs never pruned")
+    sweep.add_argument("--prune-min-trials", type=_positive, default=2,
+                       help="other trials needed at an epoch before pruning")
+    sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
+    sweep.set_defaults(handler=_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doclab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -84,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     run.set_defaults(handler=_predict)
+    _add_sweep(commands)
     return parser
 
 

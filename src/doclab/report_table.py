@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from doclab.data.records import DataError
+from doclab.sweep.study_files import sweep_of
 
 START_MARKER = "<!-- doclab:report:start -->"
 END_MARKER = "<!-- doclab:report:end -->"
@@ -37,6 +38,7 @@ NEW_DOCUMENT_HEAD = ("# Experiments\n\n"
 NEW_DOCUMENT_TAIL = "\n## Notes\n\n"
 COLUMNS = ("experiment", "commit", "model", "image_size", "batch_size", "postprocess.thresh",
            "postprocess.box_thresh", "CLEval H-mean", "macro-F1", "train time")
+SWEEP_COLUMN = "sweep"
 
 
 class ReportError(DataError):
@@ -54,6 +56,7 @@ class ExperimentRow:
         detect_hmean: detection CLEval H-mean (evaluate.json, else the detector's best validation).
         classify_macro_f1: classification macro-F1 (evaluate.json, else the chosen ensemble on val).
         train_seconds: summed epoch times of the training stages (None when no record exists).
+        sweep: the `doclab sweep` an experiment named `<sweep>-tNNN` belongs to (None otherwise).
     """
 
     name: str
@@ -66,6 +69,7 @@ class ExperimentRow:
     detect_hmean: float | None
     classify_macro_f1: float | None
     train_seconds: float | None
+    sweep: str | None = None
 
 
 def lookup(tree: object, keys: tuple[str, ...]) -> object | None:
@@ -131,8 +135,9 @@ def _row(entry: Mapping, train_seconds: float | None) -> ExperimentRow:
     model = lookup(params, ("model",))
     image_size = lookup(params, ("image_size",))
     batch_size = lookup(params, ("batch_size",))
+    name = entry.get("name") or (WORKSPACE if rev == WORKSPACE else rev[:7])
     return ExperimentRow(
-        name=entry.get("name") or (WORKSPACE if rev == WORKSPACE else rev[:7]),
+        name=name,
         commit=MISSING if rev == WORKSPACE else rev[:7],
         model=model if isinstance(model, str) else None,
         image_size=image_size if isinstance(image_size, int) and not isinstance(image_size, bool) else None,
@@ -141,7 +146,8 @@ def _row(entry: Mapping, train_seconds: float | None) -> ExperimentRow:
         box_thresh=_number(lookup(params, ("postprocess", "box_thresh"))),
         detect_hmean=_detect_hmean(data),
         classify_macro_f1=_classify_macro_f1(data),
-        train_seconds=train_seconds)
+        train_seconds=train_seconds,
+        sweep=sweep_of(name) if rev != WORKSPACE else None)
 
 
 def experiment_rows(shown: list[dict], training_seconds: Callable[[str], float | None]) -> list[ExperimentRow]:
@@ -205,12 +211,18 @@ def _cell(value: object, digits: int | None = None) -> str:
 
 
 def render_table(rows: list[ExperimentRow]) -> str:
-    """Markdown table (header, rule, one line per row), each line ending in a newline."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    """Markdown table (header, rule, one line per row), each line ending in a newline.
+
+    A 'sweep' column follows 'experiment' when some row is a `doclab sweep` trial.
+    """
+    with_sweep = any(row.sweep is not None for row in rows)
+    columns = (COLUMNS[0], SWEEP_COLUMN, *COLUMNS[1:]) if with_sweep else COLUMNS
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
-        cells = (_cell(row.name), _cell(row.commit), _cell(row.model), _cell(row.image_size),
-                 _cell(row.batch_size), _cell(row.thresh), _cell(row.box_thresh), _cell(row.detect_hmean, 4),
-                 _cell(row.classify_macro_f1, 4), format_duration(row.train_seconds))
+        cells = (_cell(row.name), *((_cell(row.sweep),) if with_sweep else ()), _cell(row.commit),
+                 _cell(row.model), _cell(row.image_size), _cell(row.batch_size), _cell(row.thresh),
+                 _cell(row.box_thresh), _cell(row.detect_hmean, 4), _cell(row.classify_macro_f1, 4),
+                 format_duration(row.train_seconds))
         lines.append("| " + " | ".join(cells) + " |")
     return "".join(f"{line}\n" for line in lines)
 

@@ -1,11 +1,13 @@
 """Detection loader throughput vs. a DBNet training step, side by side.
 
-    uv run --no-sync python tests/benchmarks/bench_loader.py [--size 1024] [--images 40]
+    uv run python tests/benchmarks/bench_loader.py [--size 1024] [--images 40] [--quick]
 
 Builds a synthetic processed folder (receipt-like pages, ~100 word boxes each) in a temp
-dir, then prints images/s of: the train-transform + DB-targets loader with 0 and 2
+dir, then measures images/s of: the train-transform + DB-targets loader with 0 and 2
 workers (plus a per-step breakdown in the main process), and a resnet18 DBNet training
-step at the same size. The loader keeps up when its images/s exceed the step's.
+step at the same size on the CPU. Target: the 2-worker loader keeps up (its images/s at
+least the step's). With CUDA, also an hrnet_w44 step in AMP and in fp32, each at the batch
+`batch_size: auto` picks (images/s, peak allocated memory); without, that part is skipped.
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ from doclab.config import AugmentParams, DetectorParams
 from doclab.detection.augment import apply_transform, build_train_transform, reseed
 from doclab.detection.dataset import DetectionDataset, collate_detection, normalise, read_rgb, seed_worker
 from doclab.detection.targets import make_db_targets
+from doclab.engine.batch import resolve_batch_size
+from doclab.engine.device import Runtime, make_runtime
+from timing import print_result, row
+
+GPU_BACKBONE = "hrnet_w44"
+GPU_BATCH_LIMIT = 64  # `auto` never probes beyond this
 
 
 def make_pages(root: Path, count: int, width: int = 1000, height: int = 1400, seed: int = 0) -> float:
@@ -90,66 +98,131 @@ def breakdown(dataset: DetectionDataset, samples: int) -> dict[str, float]:
     return totals
 
 
-def train_rate(size: int, batch_size: int, steps: int, device: torch.device) -> float | None:
-    """resnet18 DBNet forward + backward + SGD step, images/s; None if the model is not available."""
-    try:
-        from doclab.detection.model import build_detector
-    except ImportError as exc:
-        print(f"training step: skipped (doclab.detection.model.build_detector does not import: {exc})")
-        return None
-    model = build_detector("resnet18", DetectorParams(), pretrained=False).to(device).train()
-    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    images = torch.randn(batch_size, 3, size, size, device=device)
-    prob = (torch.rand(batch_size, size, size, device=device) > 0.9).float()
-    thresh = torch.full_like(prob, 0.5)
+def make_step(backbone: str, size: int, runtime: Runtime):
+    """A DBNet training step: `step(batch)` runs forward + backward + SGD on a random batch.
 
-    def step() -> None:
+    Args:
+        backbone: timm model name.
+        size: square input side.
+        runtime: device, autocast dtype and memory layout (as `detector.train` sets them).
+    Returns:
+        step(batch: int) -> None.
+    """
+    from doclab.detection.model import build_detector
+
+    model = runtime.prepare_model(build_detector(backbone, DetectorParams(), pretrained=False).train())
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step(batch: int) -> None:
+        images = runtime.images(torch.randn(batch, 3, size, size))
+        prob = (torch.rand(batch, size, size, device=runtime.device) > 0.9).float()
+        with runtime.autocast():
+            out = model(images)
         # Stand-in for the DB loss with the same work per pixel: BCE on P and B, L1 on T.
-        out = model(images)
+        out = out.float()
         loss = (torch.nn.functional.binary_cross_entropy(out[:, 0], prob)
-                + torch.nn.functional.binary_cross_entropy(out[:, 2], prob)
-                + (out[:, 1] - thresh).abs().mean())
+                + torch.nn.functional.binary_cross_entropy(out[:, 2], prob) + (out[:, 1] - 0.5).abs().mean())
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+    return step
 
-    step()  # warm-up: allocator, cuDNN autotuning
+
+def train_rate(step, batch: int, steps: int, device: torch.device) -> float:
+    """images/s of `steps` calls of `step(batch)` after one warm-up call (allocator, cuDNN autotuning)."""
+    step(batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(batch)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def gpu_step_rates(size: int, steps: int) -> dict[str, float]:
+    """hrnet_w44 training step in AMP and fp32 at the batch `auto` picks for each (CUDA only).
+
+    Returns:
+        {"model_step_gpu.<amp|fp32>.images_per_s|max_memory_mb|auto_batch"}.
+    """
+    device = torch.device("cuda")
+    figures = {}
+    for name, amp in (("amp", True), ("fp32", False)):
+        step = make_step(GPU_BACKBONE, size, make_runtime(device, amp, channels_last=True))
+        batch = resolve_batch_size("auto", device, step, GPU_BATCH_LIMIT)
+        torch.cuda.reset_peak_memory_stats(device)
+        figures[f"model_step_gpu.{name}.images_per_s"] = train_rate(step, batch, steps, device)
+        figures[f"model_step_gpu.{name}.max_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        figures[f"model_step_gpu.{name}.auto_batch"] = batch
+        del step
+        torch.cuda.empty_cache()
+    return figures
+
+
+def run(repeats: int = 1, quick: bool = False, size: int | None = None, images: int | None = None,
+        workers: int = 2, batch_size: int = 4, train_batch: int = 2) -> dict:
+    """Loader images/s (0 and `workers` workers) vs a resnet18 DBNet CPU training step.
+
+    Args:
+        repeats: timed training steps (at least 2).
+        quick: 512 px and 20 pages instead of 1024 px and 40 (the loader needs several batches
+            beyond the ones its workers prefetch while the first one is awaited).
+        size, images: override the image side and the page count.
+        workers: DataLoader workers of the timed loader.
+        batch_size: loader batch.
+        train_batch: batch of the CPU training step.
+    Returns:
+        {"rows", "metrics", "notes", "profile"} as the suite expects.
+    """
+    size = size or (512 if quick else 1024)
+    images = images or (20 if quick else 40)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "processed"
+        words = make_pages(root, images)
+        dataset = DetectionDataset(root, "train", size, build_train_transform(AugmentParams(), size), DetectorParams())
+        parts = breakdown(dataset, min(10, images))
+        rates = {count: loader_rate(dataset, count, batch_size) for count in sorted({0, workers})}
+    cpu = torch.device("cpu")
+    step_rate = train_rate(make_step("resnet18", size, make_runtime(cpu, False, channels_last=True)),
+                           train_batch, max(2, repeats), cpu)
+    met = rates[workers] >= step_rate
+    rows = [row(f"loader {workers} workers vs resnet18 step, {size}px", rates[workers], step_rate, "images/s",
+                ">= 1x (keeps up)", met, higher_is_better=True),
+            row(f"loader 0 workers vs resnet18 step, {size}px", rates[0], step_rate, "images/s", "-", None,
+                higher_is_better=True)]
+    metrics = {"loader.images_per_s": rates[workers], "loader.images_per_s_0_workers": rates[0],
+               "model_step.images_per_s": step_rate,
+               **{f"loader.{name}_ms_per_image": ms for name, ms in parts.items()}}
+    notes = [f"{images} pages 1000x1400, {words:.0f} words/page, S={size}, torch threads {torch.get_num_threads()}; "
+             "per image in the main process: " + ", ".join(f"{k} {v:.1f} ms" for k, v in parts.items())]
+    if torch.cuda.is_available():
+        gpu = gpu_step_rates(size, max(3, repeats))
+        metrics.update(gpu)
+        rows.append(row(f"{GPU_BACKBONE} step AMP vs fp32, {size}px", gpu["model_step_gpu.amp.images_per_s"],
+                        gpu["model_step_gpu.fp32.images_per_s"], "images/s", "-", None, higher_is_better=True,
+                        check=f"auto batch AMP {gpu['model_step_gpu.amp.auto_batch']:.0f} / fp32 "
+                              f"{gpu['model_step_gpu.fp32.auto_batch']:.0f}; peak memory AMP "
+                              f"{gpu['model_step_gpu.amp.max_memory_mb']:.0f} MiB / fp32 "
+                              f"{gpu['model_step_gpu.fp32.max_memory_mb']:.0f} MiB"))
+    else:
+        notes.append(f"{GPU_BACKBONE} AMP vs fp32: skipped: no CUDA")
+    return {"rows": rows, "metrics": metrics, "notes": notes, "profile": []}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1024, help="image_size (S)")
-    parser.add_argument("--images", type=int, default=40, help="synthetic pages")
+    parser.add_argument("--size", type=int, default=None, help="image_size S (default 1024, 512 with --quick)")
+    parser.add_argument("--images", type=int, default=None, help="synthetic pages (default 40, 20 with --quick)")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--train-batch", type=int, default=2, help="batch of the training-step timing")
-    parser.add_argument("--train-steps", type=int, default=2)
+    parser.add_argument("--train-batch", type=int, default=2, help="batch of the CPU training-step timing")
+    parser.add_argument("--repeats", type=int, default=2, help="timed training steps")
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "processed"
-        words = make_pages(root, args.images)
-        print(f"{args.images} pages 1000x1400, {words:.0f} words/page, S={args.size}, "
-              f"torch threads={torch.get_num_threads()}, device={device}")
-        dataset = DetectionDataset(root, "train", args.size, build_train_transform(AugmentParams(), args.size),
-                                   DetectorParams())
-        steps = breakdown(dataset, min(10, args.images))
-        print("per image (main process): " + ", ".join(f"{k} {v:.1f} ms" for k, v in steps.items())
-              + f", total {sum(steps.values()):.1f} ms")
-        for workers in args.workers:
-            rate = loader_rate(dataset, workers, args.batch_size)
-            print(f"loader  workers={workers}: {rate:6.2f} images/s")
-    rate = train_rate(args.size, args.train_batch, args.train_steps, device)
-    if rate is not None:
-        print(f"train step resnet18 DBNet (batch {args.train_batch}, {device.type}): {rate:6.2f} images/s")
+    print_result(run(args.repeats, args.quick, args.size, args.images, args.workers, args.batch_size,
+                     args.train_batch))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Benchmark: `db_postprocess` against a straightforward reference, same maps, same run.
 
-    uv run --no-sync python tests/benchmarks/bench_postprocess.py [--size 1024] [--regions 100] [--repeats 15]
+    uv run python tests/benchmarks/bench_postprocess.py [--size 1024] [--regions 100] [--repeats 15] [--quick]
 
 The reference follows the original DB code (MhLiao/DB `SegDetectorRepresenter.boxes_from_bitmap`):
 per contour `get_mini_boxes`, a score from a mask as large as the whole map, shapely for the
 unclip offset, `get_mini_boxes` again and the `min_size` check, then scaling and clipping. It uses the same fixed-point
 pyclipper offset as ours, so the outputs must agree: same count, vertices within 1 px.
 The candidates alternate within each repeat, so background load hits both alike; the table
-gives median wall-clock and process-CPU ms (the latter is steadier on a busy machine).
+gives median wall-clock ms (process-CPU ms, steadier on a busy machine, in the notes).
+Target: >= 2x the reference at equal polygons, in both score modes.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from shapely.geometry import Polygon
 
 from doclab.config import PostprocessParams
 from doclab.detection.postprocess import db_postprocess
-from timing import measure
+from timing import measure, print_result, profile_top, row
 
 ONE = 8  # the fixed point of our unclip
+TARGET_SPEEDUP = 2.0
+VERTEX_TOLERANCE = 1.0  # px
 
 
 def random_probability_map(rng: np.random.Generator, regions: int, size: int) -> np.ndarray:
@@ -101,29 +104,66 @@ def quad_distance(a: np.ndarray, b: np.ndarray) -> float:
     return min(float(np.abs(a - np.roll(b, k, axis=0)).max()) for k in range(4))
 
 
+def compare(ours: list, reference: list) -> tuple[bool, str, float]:
+    """Whether both found the same boxes: same count, vertices within VERTEX_TOLERANCE.
+
+    Returns:
+        (equal, the check in words, largest vertex distance in px).
+    """
+    if len(ours) != len(reference):
+        return False, f"{len(ours)} detections vs reference {len(reference)}", float("inf")
+    gap = max((quad_distance(d.points, box) for d, (box, _) in zip(ours, reference)), default=0.0)
+    score_gap = max((abs(d.score - score) for d, (_, score) in zip(ours, reference)), default=0.0)
+    equal = gap <= VERTEX_TOLERANCE
+    return equal, (f"{len(ours)} detections each, max vertex distance {gap:.1e} px, max |dscore| {score_gap:.1e} "
+                   f"({'equal' if equal else 'NOT equal'})"), gap
+
+
+def run(repeats: int = 15, quick: bool = False, size: int = 1024, regions: int = 100) -> dict:
+    """Time `db_postprocess` and the reference side by side, in both score modes.
+
+    Args:
+        repeats: calls of each candidate (median); `quick` caps it at 3.
+        quick: fewer repeats only.
+        size: the square map side.
+        regions: text regions on the map.
+    Returns:
+        {"rows", "metrics", "notes", "profile"} as the suite expects.
+    """
+    repeats = min(repeats, 3) if quick else repeats
+    prob = random_probability_map(np.random.default_rng(0), regions, size)[None]
+    sizes = [(size, size)]
+    rows, metrics, notes, profile = [], {}, [], []
+    for mode in ("fast", "slow"):
+        params = dataclasses.replace(PostprocessParams(), score_mode=mode)
+        call = {"ours": lambda: db_postprocess(prob, params, scales=[1.0], original_sizes=sizes),
+                "reference": lambda: reference_postprocess(prob[0], params, 1.0, sizes[0])}
+        wall, cpu = measure(call, repeats)
+        equal, check, gap = compare(call["ours"]()[0], call["reference"]())
+        speedup = wall["reference"] / wall["ours"]
+        met = speedup >= TARGET_SPEEDUP and equal
+        rows.append(row(f"postprocess {size}px, {mode} score", wall["ours"], wall["reference"], "ms/image",
+                        f">= {TARGET_SPEEDUP:.0f}x, equal", met, check))
+        suffix = "" if mode == "fast" else "_slow"
+        metrics.update({f"postprocess.ms_per_image{suffix}": wall["ours"],
+                        f"postprocess.reference_ms_per_image{suffix}": wall["reference"],
+                        f"postprocess.speedup{suffix}": speedup,
+                        f"postprocess.cpu_speedup{suffix}": cpu["reference"] / cpu["ours"],
+                        f"postprocess.max_vertex_diff{suffix}": gap})
+        notes.append(f"{mode}: median of {repeats} repeats, CPU-time speed-up {cpu['reference'] / cpu['ours']:.1f}x")
+        if not met:
+            profile += [f"score_mode {mode}:"] + profile_top(call["ours"])
+    return {"rows": rows, "metrics": metrics, "notes": notes, "profile": profile}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--regions", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    prob = random_probability_map(np.random.default_rng(0), args.regions, args.size)[None]
-    size = [(args.size, args.size)]
-    print(f"db_postprocess, {args.size}x{args.size} map, {args.regions} text regions, median of {args.repeats} repeats")
-    print(f"{'score_mode':<12}{'ms/image (wall)':>30}{'ms/image (CPU)':>30}{'detections':>12}{'max |dvertex|':>15}")
-    print(f"{'':<12}{'ours':>10}{'reference':>10}{'speed-up':>10}{'ours':>10}{'reference':>10}{'speed-up':>10}")
-    for mode in ("fast", "slow"):
-        params = dataclasses.replace(PostprocessParams(), score_mode=mode)
-        call = {"ours": lambda: db_postprocess(prob, params, scales=[1.0], original_sizes=size),
-                "reference": lambda: reference_postprocess(prob[0], params, 1.0, size[0])}
-        wall, cpu = measure(call, args.repeats)
-        ours, reference = call["ours"]()[0], call["reference"]()
-        assert len(ours) == len(reference), (len(ours), len(reference))
-        gap = max(quad_distance(d.points, box) for d, (box, _) in zip(ours, reference))
-        score_gap = max(abs(d.score - score) for d, (_, score) in zip(ours, reference))
-        print(f"{mode:<12}{wall['ours']:>10.2f}{wall['reference']:>10.2f}{wall['reference'] / wall['ours']:>9.1f}x"
-              f"{cpu['ours']:>10.2f}{cpu['reference']:>10.2f}{cpu['reference'] / cpu['ours']:>9.1f}x"
-              f"{len(ours):>12d}{gap:>15.2e}   (max |dscore| {score_gap:.1e})")
+    print_result(run(args.repeats, args.quick, args.size, args.regions))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: `make_db_targets` against a straightforward reference, same inputs, same run.
 
-    uv run --no-sync python tests/benchmarks/bench_targets.py [--size 1024] [--quads 100] [--repeats 15]
+    uv run python tests/benchmarks/bench_targets.py [--size 1024] [--quads 100] [--repeats 15] [--quick]
 
 The reference follows the original DB code (MhLiao/DB `MakeShrinkMap` + `MakeBorderMap`):
 shapely for area and perimeter, one pyclipper offset per polygon, and for the threshold
@@ -10,7 +10,8 @@ formula with the end-point test corrected (the original's mislabels pixels beyon
 ends); "reference (projection)" swaps in the leaner project-clamp-measure distance. Both
 rasterise in the same fixed point as ours, so prob_map / prob_mask must match bit for bit.
 The candidates alternate within each repeat, so background load hits all alike; the
-table gives median wall-clock and process-CPU ms (the latter is steadier on a busy machine).
+table gives median wall-clock ms (process-CPU ms, steadier on a busy machine, in the notes).
+Target: >= 10x the reference, prob_map identical, thresh_map within a small tolerance.
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ import pyclipper
 from shapely.geometry import Polygon
 
 from doclab.detection.targets import FRACTION_BITS, make_db_targets
-from timing import measure
+from timing import measure, print_result, profile_top, row
 
 ONE = 1 << FRACTION_BITS
+TARGET_SPEEDUP = 10.0
+THRESH_TOLERANCE = 1e-3  # threshold-map values are in [0.3, 0.7]: well below one grey level
 
 
 def random_text_quads(rng: np.random.Generator, count: int, size: int) -> list[np.ndarray]:
@@ -116,12 +119,65 @@ def reference_make_targets(polygons, ignore, height, width, shrink_ratio=0.4, th
     return {"prob_map": prob_map, "prob_mask": prob_mask, "thresh_map": thresh_map, "thresh_mask": thresh_mask}
 
 
-def print_table(wall: dict[str, float], cpu: dict[str, float]) -> None:
-    """ms/image per candidate (wall and CPU) and each one's time relative to ours."""
-    print(f"{'':<22}{'wall ms/image':>15}{'CPU ms/image':>15}{'wall / ours':>13}{'CPU / ours':>12}")
-    for name in wall:
-        print(f"{name:<22}{wall[name]:>15.2f}{cpu[name]:>15.2f}"
-              f"{wall[name] / wall['ours']:>12.1f}x{cpu[name] / cpu['ours']:>11.1f}x")
+def compare(ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max |diff| and differing pixels of each map, and where the threshold masks disagree.
+
+    Returns:
+        {"<map>.max_diff", "<map>.pixels"} per map, plus "thresh_mask.ratio_min/max": the range
+        of dist / D where the masks differ (ours is the exact D-neighbourhood, the reference
+        fills pyclipper's polygonal dilation: they may differ only where dist / D is about 1).
+    """
+    figures = {}
+    for key in ours:
+        diff = np.abs(ours[key] - reference[key])
+        figures[f"{key}.max_diff"], figures[f"{key}.pixels"] = float(diff.max()), int((diff > 0).sum())
+    differ = ours["thresh_mask"] != reference["thresh_mask"]
+    if differ.any():
+        ratio = 1 - (reference["thresh_map"][differ] - 0.3) / 0.4
+        figures["thresh_mask.ratio_min"], figures["thresh_mask.ratio_max"] = float(ratio.min()), float(ratio.max())
+    return figures
+
+
+def run(repeats: int = 15, quick: bool = False, size: int = 1024, quads: int = 100) -> dict:
+    """Time `make_db_targets` and both references side by side on the same quads.
+
+    Args:
+        repeats: calls of each candidate (median); `quick` caps it at 3.
+        quick: fewer repeats only (the size stays, the ratio depends on it).
+        size: the square map side.
+        quads: text quads on the map (5 % of them ignored).
+    Returns:
+        {"rows", "metrics", "notes", "profile"} as the suite expects.
+    """
+    repeats = min(repeats, 3) if quick else repeats
+    rng = np.random.default_rng(0)
+    polygons = random_text_quads(rng, quads, size)
+    ignore = (rng.random(len(polygons)) < 0.05).tolist()
+    call = {
+        "ours": lambda: make_db_targets(polygons, ignore, size, size),
+        "reference": lambda: reference_make_targets(polygons, ignore, size, size),
+        "reference (projection)": lambda: reference_make_targets(
+            polygons, ignore, size, size, point_to_segment=reference_point_to_segment_projection),
+    }
+    wall, cpu = measure(call, repeats)
+    figures = compare(call["ours"](), call["reference"]())
+    equal = figures["prob_map.pixels"] == 0 and figures["thresh_map.max_diff"] <= THRESH_TOLERANCE
+    check = (f"prob_map {figures['prob_map.pixels']} differing pixels, thresh_map max |diff| "
+             f"{figures['thresh_map.max_diff']:.1e} ({'equal' if equal else 'NOT equal'}, tolerance {THRESH_TOLERANCE:g})")
+    speedup = wall["reference"] / wall["ours"]
+    met = speedup >= TARGET_SPEEDUP and equal
+    name = f"targets {size}px, {quads} quads"
+    rows = [row(name, wall["ours"], wall["reference"], "ms/image", f">= {TARGET_SPEEDUP:.0f}x, equal", met, check),
+            row("targets vs projection reference", wall["ours"], wall["reference (projection)"], "ms/image", "-", None)]
+    metrics = {"targets.ms_per_image": wall["ours"], "targets.reference_ms_per_image": wall["reference"],
+               "targets.speedup": speedup, "targets.cpu_speedup": cpu["reference"] / cpu["ours"],
+               "targets.projection_speedup": wall["reference (projection)"] / wall["ours"],
+               "targets.thresh_map_max_diff": figures["thresh_map.max_diff"],
+               "targets.prob_map_differing_pixels": figures["prob_map.pixels"]}
+    notes = [f"median of {repeats} repeats; CPU-time speed-up {metrics['targets.cpu_speedup']:.1f}x",
+             ", ".join(f"{key} {value:.3g}" for key, value in figures.items())]
+    profile = [] if met else profile_top(call["ours"])
+    return {"rows": rows, "metrics": metrics, "notes": notes, "profile": profile}
 
 
 def main() -> None:
@@ -129,31 +185,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--quads", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    quads = random_text_quads(rng, args.quads, args.size)
-    ignore = (rng.random(len(quads)) < 0.05).tolist()
-    size = args.size
-    call = {
-        "ours": lambda: make_db_targets(quads, ignore, size, size),
-        "reference": lambda: reference_make_targets(quads, ignore, size, size),
-        "reference (projection)": lambda: reference_make_targets(
-            quads, ignore, size, size, point_to_segment=reference_point_to_segment_projection),
-    }
-    wall, cpu = measure(call, args.repeats)
-    print(f"make_db_targets, {size}x{size}, {len(quads)} quads ({sum(ignore)} ignored), "
-          f"median of {args.repeats} repeats")
-    print_table(wall, cpu)
-    ours, reference = call["ours"](), call["reference"]()
-    for key in ours:
-        diff = np.abs(ours[key] - reference[key])
-        print(f"{key:<12} max |diff| {diff.max():.2e}   differing pixels {int((diff > 0).sum())}")
-    # Ours is the exact D-neighbourhood; the reference fills pyclipper's polygonal dilation
-    # of the fixed-point polygon: they may differ only where dist / D is about 1.
-    differ = ours["thresh_mask"] != reference["thresh_mask"]
-    if differ.any():
-        ratio = 1 - (reference["thresh_map"][differ] - 0.3) / 0.4
-        print(f"thresh_mask differs only where dist / D is in [{ratio.min():.3f}, {ratio.max():.3f}]")
+    print_result(run(args.repeats, args.quick, args.size, args.quads))
 
 
 if __name__ == "__main__":

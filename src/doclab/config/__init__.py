@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import yaml
 
 from doclab.config.classification import (
@@ -38,8 +40,32 @@ __all__ = [
     "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
     "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "LossParams", "Params",
     "PostprocessParams", "PreprocessParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
-    "TuneSpace", "build", "load_params", "to_dict",
+    "TuneSpace", "build", "load_params", "read_yaml", "to_dict",
 ]
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """SafeLoader whose floats follow YAML 1.2: `1e-05` is a float, not a string.
+
+    DVC (ruamel, YAML 1.2) writes `dvc exp run -S lr=0.00001` as `lr: 1e-05`; PyYAML's YAML 1.1
+    resolver wants a dot in the mantissa and would hand the schema a string.
+    """
+
+
+_FLOAT = re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+_ParamsLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """Parse YAML as DVC writes it (YAML 1.2 floats), with only plain types (no tags run code)."""
+    return yaml.load(text, Loader=_ParamsLoader)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -54,7 +80,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
     except yaml.YAMLError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -232,8 +233,17 @@ def _run_epoch(parts: _Parts, config: LoopConfig, state: TrainState, validate: V
     state.epoch = epoch
     state.history.append(record)
     stop = config.patience > 0 and state.bad_validations >= config.patience
+    if value is not None and os.environ.get("DOCLAB_PRUNE_FILE"):  # a `doclab sweep` trial
+        stop = _pruned(epoch, value, config.mode, parts.info) or stop
     state.finished = stop or epoch >= config.epochs
     return record
+
+
+def _pruned(epoch: int, value: float, mode: str, info: DistInfo) -> bool:
+    """Record the validation value for the sweep and ask its pruning rule (rank 0 decides for all ranks)."""
+    from doclab.sweep.prune import report_and_decide  # imported only inside sweep trials
+
+    return bool(broadcast(report_and_decide(epoch, value, mode) if info.is_main else None, info))
 
 
 def _announce(state: TrainState, config: LoopConfig, record: dict[str, float]) -> None:
