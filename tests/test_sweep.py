@@ -52,7 +52,7 @@ def test_space_kinds_are_parsed(tmp_path):
     ("postprocess.box_thresh: {uniform: [0.5, 0.2]}\n", "postprocess.box_thresh: uniform needs low < high"),
     ("postprocess.box_thresh: {uniform: [0.2, 0.5], choice: [0.3]}\n", "postprocess.box_thresh: expected one of"),
     ("detector.train.lr: {log_uniform: [0.0, 0.1]}\n", "detector.train.lr: log_uniform needs low > 0"),
-    ("detector.train.lr: {log_uniform: [1e-4, 1.0e-2]}\n", "write 1.0e-3"),
+    ("detector.train.lr: {log_uniform: ['1e-4', 1.0e-2]}\n", "write 1.0e-3"),
     ("detector.decoder_channels: {int: [32.0, 64]}\n", "int needs integer bounds"),
     ("postprocess.box_thresh: {uniform: [0.2, 1.5]}\n", "postprocess.box_thresh: 1.5 is not a valid value"),
     ("detector.decoder: {choice: [fpn, fnp]}\n", "detector.decoder: 'fnp' is not a valid value"),

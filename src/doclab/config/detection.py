@@ -150,7 +150,7 @@ class TuneSpace:
     """
 
     thresh: list[float] = (0.2, 0.25, 0.3, 0.35, 0.4)
-    box_thresh: list[float] = (0.15, 0.2, 0.25, 0.3, 0.4)
+    box_thresh: list[float] = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
     box_unclip_ratio: list[float] = (1.3, 1.5, 1.7, 2.0)
     polygon_unclip_ratio: list[float] = (2.0,)
     polygon: list[bool] = (False,)
