@@ -213,3 +213,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def tiny_baseline(tmp_path_factory):
+    """A temporary git + DVC repo of the working tree with the tiny profile (tests/dvc_repo.py), after
+    one `dvc repro`, committed as its baseline. Shared by the end-to-end DVC tests, which restore the
+    workspace when they change it. Returns (repo path, that repro's CompletedProcess)."""
+    from dvc_repo import dvc, make_repo, run
+
+    repo = make_repo(tmp_path_factory.mktemp("tiny") / "repo")
+    first = dvc("repro", cwd=repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline"], repo)
+    return repo, first

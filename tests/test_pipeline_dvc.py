@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_repo import REPO, dvc, make_repo, ran_stages, run
+from dvc_repo import REPO, dvc, ran_stages, run
 
 SROIE_IMAGES = REPO.parent / "shared/data/sroie_small/images"
 
@@ -19,13 +19,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory) -> Path:
-    """A fresh git repo holding the working tree, with the tiny profile applied to params.yaml."""
-    return make_repo(tmp_path_factory.mktemp("clone"))
+def clone(tiny_baseline) -> Path:
+    """The tiny-profile repo after its first `dvc repro`, committed (shared with the sweep test)."""
+    return tiny_baseline[0]
 
 
-def test_repro_then_rerun_skips_everything(clone):
-    first = dvc("repro", cwd=clone)
+def test_repro_then_rerun_skips_everything(clone, tiny_baseline):
+    first = tiny_baseline[1]
     assert ran_stages(first) == {"preprocess", "train_detector", "tune_postprocess", "train_classifier@resnet18",
                                  "train_classifier@mobilenetv3_small_050", "ensemble", "evaluate"}
     stats = json.loads((clone / "metrics/data.json").read_text())
@@ -42,8 +42,6 @@ def test_repro_then_rerun_skips_everything(clone):
     assert "Running stage" not in second.stdout
     status = dvc("status", cwd=clone)
     assert "up to date" in status.stdout
-    run(["git", "add", "-A"], clone)
-    run(["git", "commit", "-qm", "baseline"], clone)
 
 
 def back_to_baseline(clone: Path) -> None:
@@ -71,6 +69,8 @@ def test_forced_repro_from_scratch_gives_byte_identical_metrics(clone):
     # Models, logits, tuned params, submissions and plots hash the same; only dvclive's per-epoch
     # timing plots and the checkpoints (which hold them) may differ.
     assert out_hashes(clone) == committed_out_hashes, "outputs differ after a forced rerun"
+    run(["git", "add", "-A"], clone)  # the new timings and checkpoints are the baseline from here on
+    run(["git", "commit", "-qm", "forced rerun"], clone)
 
 
 def out_hashes(repo: Path) -> dict[str, str]:

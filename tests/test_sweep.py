@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from dvc_repo import dvc, make_repo, run
+from dvc_repo import dvc, run
 from test_engine import Validator, regression_data, train_tiny
 
 from doclab.cli import main
@@ -173,11 +173,10 @@ def sweep(repo: Path, space: Path, trials: int) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_four_trial_sweep_on_the_tiny_profile_resumes(tmp_path):
-    repo = make_repo(tmp_path / "repo")
-    dvc("repro", cwd=repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline"], repo)
+def test_four_trial_sweep_on_the_tiny_profile_resumes(tmp_path, tiny_baseline):
+    repo = tiny_baseline[0]
+    run(["git", "checkout", "-q", "--", "."], repo)  # other end-to-end tests may have left an experiment
+    dvc("checkout", "--force", cwd=repo)
     space = write_space(tmp_path, CHEAP_SPACE)
     first = sweep(repo, space, 4)
     names = [trial_name("cheap", i) for i in (1, 2, 3, 4)]
