@@ -94,6 +94,14 @@ def test_changed_workspace_gets_its_own_row():
     assert (rows[0].name, rows[0].commit, rows[0].image_size) == ("workspace", "-", 704)
 
 
+def test_tuned_thresholds_win_over_the_untuned_params():
+    entry = json.loads(json.dumps(CAPTURED_EXP_SHOW[0]))
+    tune = {"best_params": {"thresh": 0.25, "box_thresh": 0.1}}
+    entry.setdefault("data", {}).setdefault("metrics", {})["metrics/tune.json"] = {"data": tune}
+    row = experiment_rows([entry], lambda rev: None)[0]
+    assert (row.thresh, row.box_thresh) == (0.25, 0.1)
+
+
 def test_evaluate_json_wins_over_dvclive_best():
     main_row = captured_rows()[0]
     assert main_row.detect_hmean == 0.256  # not the dvclive best (0.1)
@@ -101,7 +109,7 @@ def test_evaluate_json_wins_over_dvclive_best():
 
 def test_render_table():
     lines = render_table(captured_rows()).splitlines()
-    assert lines[0].startswith("| experiment | commit | model | image_size | batch_size | postprocess.thresh |")
+    assert lines[0].startswith("| experiment | commit | model | image_size | batch_size | thresh | box_thresh |")
     assert len(lines) == 2 + 4
     assert lines[2] == "| main | a9e0ef4 | resnet18 | 256 | 8 | 0.3 | 0.4 | 0.2560 | 0.5000 | 6m 21s |"
     assert lines[3] == "| big | bac0629 | resnet18 | 640 | auto | 0.2 | 0.4 | 0.6400 | - | 42s |"
