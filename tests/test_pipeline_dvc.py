@@ -3,10 +3,14 @@
 Runs in a temporary copy of the working tree (tracked and untracked, not ignored files) on the
 built-in synthetic sample shrunk by a tiny params profile.
 """
+import contextlib
 import json
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +54,20 @@ def back_to_baseline(clone: Path) -> None:
     dvc("checkout", "--force", cwd=clone)
 
 
+@contextlib.contextmanager
+def experiment(clone: Path, name: str, *overrides: str) -> Iterator[subprocess.CompletedProcess]:
+    """`dvc exp run -n NAME -S ...` in the clone; afterwards (even when a check failed) the baseline is
+    restored, checkpoints included: they are persistent, uncached outputs `dvc checkout` cannot restore."""
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copytree(clone / "checkpoints", Path(folder) / "checkpoints")
+        try:
+            yield dvc("exp", "run", "-n", name, *(arg for o in overrides for arg in ("-S", o)), cwd=clone)
+        finally:
+            back_to_baseline(clone)
+            shutil.rmtree(clone / "checkpoints")
+            shutil.copytree(Path(folder) / "checkpoints", clone / "checkpoints")
+
+
 def metrics_files(repo: Path) -> dict[str, bytes]:
     """Every metrics file of the pipeline (metrics/ and the dvclive summaries), relative path -> bytes."""
     paths = [*repo.glob("metrics/**/*.json"), *repo.glob("dvclive/**/metrics.json")]
@@ -82,9 +100,9 @@ def out_hashes(repo: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("override", ["model=resnet18", "batch_size=2"])
 def test_detector_change_reruns_exactly_the_detector_branch(clone, override):
-    result = dvc("exp", "run", "-n", override.replace("=", "-").replace("_", "-"), "-S", override, cwd=clone)
-    assert ran_stages(result) == {"train_detector", "tune_postprocess", "evaluate"}
-    back_to_baseline(clone)
+    with experiment(clone, override.replace("=", "-").replace("_", "-"), override) as result:
+        assert ran_stages(result) == {"train_detector", "tune_postprocess", "evaluate"}
+    assert "up to date" in dvc("status", cwd=clone).stdout
 
 
 def wait_for_queue(repo: Path, timeout: float = 900) -> str:
@@ -124,24 +142,21 @@ def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
 
 
 def test_postprocess_change_reruns_only_tuning_and_evaluation(clone):
-    result = dvc("exp", "run", "-n", "box-042", "-S", "postprocess.box_thresh=0.42", cwd=clone)
-    # evaluate reruns only if the tuned params moved (the search space does not start from box_thresh)
-    assert "tune_postprocess" in ran_stages(result) <= {"tune_postprocess", "evaluate"}
-    back_to_baseline(clone)
+    with experiment(clone, "box-042", "postprocess.box_thresh=0.42") as result:
+        # evaluate reruns only if the tuned params moved (the search space does not start from box_thresh)
+        assert "tune_postprocess" in ran_stages(result) <= {"tune_postprocess", "evaluate"}
 
 
 def test_ensemble_tta_change_reruns_only_the_ensemble_and_evaluation(clone):
-    result = dvc("exp", "run", "-n", "tta-rot90", "-S", "ensemble.tta=rot90", cwd=clone)
-    assert ran_stages(result) == {"ensemble", "evaluate"}
-    assert json.loads((clone / "models/ensemble.json").read_text())["tta"] == "rot90"
-    back_to_baseline(clone)
+    with experiment(clone, "tta-rot90", "ensemble.tta=rot90") as result:
+        assert ran_stages(result) == {"ensemble", "evaluate"}
+        assert json.loads((clone / "models/ensemble.json").read_text())["tta"] == "rot90"
 
 
 def test_member_list_change_replans_without_retraining_kept_members(clone):
-    result = dvc("exp", "run", "-n", "one-member", "-S", "classifier.members=[resnet18]", cwd=clone)
-    assert ran_stages(result) == {"ensemble", "evaluate"}
-    assert json.loads((clone / "models/ensemble.json").read_text())["members"] == ["resnet18"]
-    back_to_baseline(clone)
+    with experiment(clone, "one-member", "classifier.members=[resnet18]") as result:
+        assert ran_stages(result) == {"ensemble", "evaluate"}
+        assert json.loads((clone / "models/ensemble.json").read_text())["members"] == ["resnet18"]
 
 
 def test_predict_on_processed_images_and_the_sroie_sample(clone, tmp_path):
@@ -168,8 +183,8 @@ def test_report_tables_every_experiment(clone):
 
 
 def test_exp_run_with_changed_param(clone):
-    result = dvc("exp", "run", "-n", "small-side", "-S", "preprocess.max_side=128", cwd=clone)
-    assert "Running stage 'preprocess'" in result.stdout
+    with experiment(clone, "small-side", "preprocess.max_side=128") as result:
+        assert "Running stage 'preprocess'" in result.stdout
     shown = json.loads(dvc("exp", "show", "--json", cwd=clone).stdout)
     names = [exp.get("name") for entry in shown for exp in (entry.get("experiments") or [])
              for exp in (exp.get("revs") or [])]
