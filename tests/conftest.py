@@ -13,6 +13,9 @@ and the stage script is run with it as the working directory. Images are drawn w
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,3 +230,15 @@ def tiny_baseline(tmp_path_factory):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "baseline"], repo)
     return repo, first
+
+
+def kill_after_first_checkpoint(command: list[str], checkpoint: Path, delay: float, **popen) -> int:
+    """Start `command`, SIGKILL it `delay` seconds after `checkpoint` appears (epoch 1 saved, so the
+    kill lands in epoch 2), and return its exit code. `popen`: cwd, env, ... for subprocess.Popen."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    return process.wait()

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import yaml
 from huggingface_hub import constants as hub_constants
 
-from conftest import draw_document, layout_boxes, write_image
+from conftest import draw_document, kill_after_first_checkpoint, layout_boxes, write_image
 from doclab.classification.data import (
     ClassificationDataset,
     apply_view,
@@ -349,15 +349,8 @@ def test_sigkill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
     assert whole.returncode == 0, whole.stderr
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(stage_command(killed, data, TINY), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 300
-    while not (killed / "ckpt/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)  # into the second epoch's first batches
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
+    returncode = kill_after_first_checkpoint(stage_command(killed, data, TINY), killed / "ckpt/last.pt", 0.1, env=env)
+    assert returncode == -signal.SIGKILL
     assert torch.load(killed / "ckpt/last.pt", weights_only=True)["state"]["epoch"] == 1, "killed too late"
     assert not (killed / "model.pt").exists() and not (killed / "metrics.json").exists()
 

@@ -8,13 +8,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from conftest import kill_after_first_checkpoint
 from doclab.config import Params, build, to_dict
 from doclab.data.preprocess import preprocess
 from doclab.data.records import DataError
@@ -180,15 +180,9 @@ def test_sigkill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, p
     assert whole.returncode == 0, whole.stderr
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, *stage_command(killed, processed)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=stage_env(), cwd=killed)
-    deadline = time.monotonic() + 300
-    while not (killed / "ckpt/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into the second epoch's first batches
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
+    returncode = kill_after_first_checkpoint([sys.executable, *stage_command(killed, processed)],
+                                             killed / "ckpt/last.pt", 0.3, env=stage_env(), cwd=killed)
+    assert returncode == -signal.SIGKILL
     checkpoint = torch.load(killed / "ckpt/last.pt", weights_only=True)
     assert checkpoint["state"]["epoch"] == 1, "the kill came too late to interrupt epoch 2"
     assert not (killed / "detector.pt").exists()

@@ -102,7 +102,7 @@ def trial_runs(repo: Path) -> dict[str, TrialRun]:
             state = executor.get("state") or ("failed" if revs[0].get("error") else "success")
             metrics = {file: (entry or {}).get("data") or {}
                        for file, entry in ((revs[0].get("data") or {}).get("metrics") or {}).items()}
-            runs[name] = TrialRun(name, "failed" if state == "failed" else state, metrics)
+            runs[name] = TrialRun(name, state, metrics)
     return runs
 
 
