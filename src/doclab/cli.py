@@ -84,12 +84,15 @@ def _positive(text: str) -> int:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    from doclab.sweep.study_files import DEFAULT_METRIC
+
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")
     sweep.add_argument("--trials", type=_positive, required=True, help="trials the sweep holds when done")
     sweep.add_argument("--jobs", type=_positive, default=1, help="trials run at a time (dvc queue start -j)")
     sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
-    sweep.add_argument("--metric", default="detect.cleval.hmean", help="metric key, or FILE:KEY")
+    sweep.add_argument("--metric", default=DEFAULT_METRIC,
+                       help="a dotted metric key, or FILE:KEY (default: the tuned validation CLEval H-mean)")
     sweep.add_argument("--direction", choices=("max", "min"), default="max")
     sweep.add_argument("--name", help="sweep name: sweeps/<name>/, experiments <name>-tNNN (default: space file stem)")
     sweep.add_argument("--repo", default=".", help="the DVC project (a git work tree with dvc.yaml)")

@@ -25,7 +25,8 @@ from doclab.report import check_project
 from doclab.sweep.experiments import PENDING, TrialRun, metric_value, queue_trial, start_workers, trial_runs, wait_for
 from doclab.sweep.prune import MedianRule, read_intermediate
 from doclab.sweep.space import SearchSpace, override, suggest
-from doclab.sweep.study_files import SweepError, SweepPaths, TrialResult, trial_index, trial_name, write_summary
+from doclab.sweep.study_files import (DEFAULT_METRIC, SweepError, SweepPaths, TrialResult, trial_index, trial_name,
+                                     write_summary)
 
 EXPERIMENT_ATTR = "experiment"
 SETTING_ATTRS = ("metric", "direction")
@@ -41,7 +42,7 @@ class SweepSettings:
         trials: total trials the study should hold when done (a rerun with more continues).
         jobs: trials proposed and run at a time (`dvc queue start -j jobs`).
         sampler: 'tpe' (Optuna's TPE: random for its first 10 trials) or 'random'.
-        metric: the experiment metric to optimise, a dotted key or 'FILE:KEY'.
+        metric: the experiment metric to optimise, a dotted key or 'FILE:KEY' (validation by default).
         direction: 'max' or 'min'.
         prune: the rule that stops lagging trials' training, None to let every trial finish.
         seed: the sampler's seed (offset by the trials already in the study, so reruns stay reproducible).
@@ -53,7 +54,7 @@ class SweepSettings:
     trials: int
     jobs: int = 1
     sampler: Literal["tpe", "random"] = "tpe"
-    metric: str = "detect.cleval.hmean"
+    metric: str = DEFAULT_METRIC
     direction: Literal["max", "min"] = "max"
     prune: MedianRule | None = MedianRule()
     seed: int = 0

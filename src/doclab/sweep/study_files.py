@@ -15,6 +15,9 @@ from doclab.data.records import DataError
 from doclab.io import atomic_write_json
 
 SWEEPS_DIR = "sweeps"
+# Trials are compared on validation (the tuned val CLEval H-mean tune_postprocess reports), never on
+# the test split: picking the best of N trials by its test score overfits the test set.
+DEFAULT_METRIC = "metrics/tune.json:best.cleval/hmean"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 TRIAL_PATTERN = re.compile(r"(?P<sweep>[A-Za-z0-9][A-Za-z0-9_.-]*)-t(?P<index>[0-9]{3,})")
 
