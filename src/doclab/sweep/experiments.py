@@ -24,6 +24,7 @@ from doclab.sweep.study_files import SweepError
 COPY_PATHS = ("checkpoints",)
 PENDING = ("queued", "running")
 SHOW_RETRIES = 5
+MAX_POLL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,13 @@ def metric_value(run: TrialRun, metric: str) -> float | None:
 
 
 def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log_file: Path,
-             poll_seconds: float = 10.0) -> dict[str, TrialRun]:
+             poll_seconds: float = 5.0) -> dict[str, TrialRun]:
     """Poll `dvc exp show` until none of `names` is queued or running.
+
+    Each poll costs a few CPU seconds (a `dvc` start-up), so the interval grows with the wait:
+    `poll_seconds` at first, then a tenth of the time waited so far, at most MAX_POLL_SECONDS.
+    Short trials are noticed within seconds; long ones lose at most 10 % of their time to
+    latency and the polls take a negligible share of the cores the trials train on.
 
     Workers are restarted when trials are queued but none runs (a worker that died or timed
     out idle); DVC starts no second worker under a name that is alive. A failing `dvc exp show`
@@ -134,7 +140,7 @@ def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log
     Returns:
         The final runs of every experiment (by name).
     """
-    failures = 0
+    failures, started = 0, time.monotonic()
     while True:
         try:
             runs = trial_runs(repo)
@@ -151,4 +157,4 @@ def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log
             return runs
         if all(runs[name].state == "queued" for name in pending):
             start_workers(repo, jobs, env, log_file)
-        time.sleep(poll_seconds)
+        time.sleep(min(MAX_POLL_SECONDS, max(poll_seconds, 0.1 * (time.monotonic() - started))))

@@ -46,7 +46,7 @@ class SweepSettings:
         direction: 'max' or 'min'.
         prune: the rule that stops lagging trials' training, None to let every trial finish.
         seed: the sampler's seed (offset by the trials already in the study, so reruns stay reproducible).
-        poll_seconds: interval of `dvc exp show` polls while trials run.
+        poll_seconds: the first interval of `dvc exp show` polls while trials run (it grows with the wait).
     """
 
     space: SearchSpace
@@ -58,7 +58,7 @@ class SweepSettings:
     direction: Literal["max", "min"] = "max"
     prune: MedianRule | None = MedianRule()
     seed: int = 0
-    poll_seconds: float = 10.0
+    poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
