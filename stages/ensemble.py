@@ -2,9 +2,9 @@
 import argparse
 from pathlib import Path
 
-from doclab.classification.ensemble import run_ensemble
 from doclab.config import load_params
-from doclab.stage import run_stage
+from doclab.errors import run_stage
+from doclab.pipeline.ensemble import run_ensemble
 
 
 def main() -> None:

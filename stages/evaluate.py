@@ -3,8 +3,8 @@ import argparse
 from pathlib import Path
 
 from doclab.config import load_params
-from doclab.evaluate.stage import EvaluatePaths, run_evaluate
-from doclab.stage import run_stage
+from doclab.errors import run_stage
+from doclab.pipeline.evaluate import EvaluatePaths, run_evaluate
 
 
 def main() -> None:

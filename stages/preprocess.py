@@ -3,8 +3,8 @@ import argparse
 from pathlib import Path
 
 from doclab.config import load_params
-from doclab.data.preprocess import preprocess
-from doclab.stage import run_stage
+from doclab.errors import run_stage
+from doclab.pipeline.preprocess import preprocess
 
 
 def main() -> None:

@@ -2,9 +2,9 @@
 import argparse
 from pathlib import Path
 
-from doclab.classification.train import train_classifier
 from doclab.config import load_params
-from doclab.stage import run_stage
+from doclab.errors import run_stage
+from doclab.pipeline.train_classifier import train_classifier
 
 
 def main() -> None:

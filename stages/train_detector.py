@@ -3,8 +3,8 @@ import argparse
 from pathlib import Path
 
 from doclab.config import load_params
-from doclab.detection.train import train_detector
-from doclab.stage import run_stage
+from doclab.errors import run_stage
+from doclab.pipeline.train_detector import train_detector
 
 
 def main() -> None:

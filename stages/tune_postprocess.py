@@ -3,7 +3,7 @@ import argparse
 from pathlib import Path
 
 from doclab.config import load_params
-from doclab.tune import tune_postprocess
+from doclab.pipeline.tune_postprocess import tune_postprocess
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     # Imported here, not at the top: spawned search workers re-import this script, and
-    # doclab.stage imports torch (seconds per worker) that they never use.
-    from doclab.stage import run_stage
+    # doclab.errors imports torch (seconds per worker) that they never use.
+    from doclab.errors import run_stage
 
     run_stage(main)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvc_repo import dvc, make_repo, ran_stages
-
 from conftest import build_dataset
+from dvc_repo import dvc, make_repo, ran_stages
 
 pytestmark = pytest.mark.slow
 BAD = {"docs/doc_000.jpg": "not a readable image",

@@ -15,9 +15,9 @@ import timm
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import draw_document, kill_after_first_checkpoint, layout_boxes, write_image
 from huggingface_hub import constants as hub_constants
 
-from conftest import draw_document, kill_after_first_checkpoint, layout_boxes, write_image
 from doclab.classification.data import (
     ClassificationDataset,
     apply_view,
@@ -36,13 +36,13 @@ from doclab.classification.model import (
     load_classifier,
     unfreeze,
 )
-from doclab.classification.train import train_classifier
 from doclab.config import ClassifierAugmentParams, ConfigError, Params, build, to_dict
 from doclab.data.records import DataError
-from doclab.detection.augment import reseed
-from doclab.detection.backbone import hub_reachable
 from doclab.engine.checkpoint import load_checkpoint
+from doclab.engine.loading import reseed
 from doclab.engine.optim import build_optimizer
+from doclab.engine.timm_models import hub_reachable
+from doclab.pipeline.train_classifier import train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("form", "letter", "receipt")

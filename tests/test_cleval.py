@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import shapely
 
+from doclab.data.formats.ufo import read_ufo
 from doclab.data.records import DataError
-from doclab.data.ufo import read_ufo
-from doclab.metrics import CLEvalMetric, evaluate_ufo
-from doclab.metrics.cleval_geometry import PolygonBatch, box_overlap_pairs, points_in_polygons
-from doclab.metrics.cleval_hull import _scalar_ratio, variant_box_values
-from doclab.metrics.cleval_overlap import intersection_areas
-from doclab.metrics.cleval_qhull import qhull_start, quad_hulls
+from doclab.metrics.cleval.geometry import PolygonBatch, box_overlap_pairs, points_in_polygons
+from doclab.metrics.cleval.hull import _scalar_ratio, variant_box_values
+from doclab.metrics.cleval.metric import CLEvalMetric
+from doclab.metrics.cleval.overlap import intersection_areas
+from doclab.metrics.cleval.qhull import qhull_start, quad_hulls
+from doclab.metrics.files import evaluate_ufo
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cleval_reference"
 CASES = ["perfect", "shifted", "split", "merged", "noise", "polygon"]

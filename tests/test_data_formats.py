@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from doclab.config import SourceParams
-from doclab.data.icdar import annotation_file, read_icdar_txt
-from doclab.data.labels import read_image_folder, read_label_csv, read_meta
+from doclab.data.formats.icdar import annotation_file, read_icdar_txt
+from doclab.data.formats.labels import read_image_folder, read_label_csv, read_meta
+from doclab.data.formats.ufo import load_json, read_ufo, ufo_image_entry
 from doclab.data.records import DataError, Word
 from doclab.data.sources import collect_items
-from doclab.data.ufo import load_json, read_ufo, ufo_image_entry
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

@@ -10,6 +10,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 from safetensors.torch import save_file
 
+from doclab.config import ConfigError
 from doclab.config.schema import DetectorParams
 from doclab.detection.backbone import Backbone, create_backbone, select_levels
 from doclab.detection.decoder import FPNDecoder, UNetDecoder, build_decoder
@@ -166,7 +167,7 @@ def test_unknown_model_suggests_close_names():
 @pytest.mark.skipif(hub_reachable(), reason="the Hugging Face hub is reachable here")
 def test_pretrained_offline_fails_fast_with_fix():
     start = time.monotonic()
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(ConfigError) as err:
         build_detector("resnet18", SMALL, pretrained=True)
     assert time.monotonic() - start < 30
     message = str(err.value)

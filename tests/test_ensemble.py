@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from doclab.classification import ensemble_methods as em
-from doclab.classification.ensemble import apply_ensemble, choose_method, load_member_probs, run_ensemble
+from doclab.classification.ensemble import methods as em
+from doclab.classification.ensemble.combine import apply_ensemble, choose_method, load_member_probs
 from doclab.classification.logits import MemberLogits, SplitLogits, load_logits, save_logits
 from doclab.config import Params, build
 from doclab.data.records import DataError
+from doclab.pipeline.ensemble import run_ensemble
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("invoice", "receipt", "letter")

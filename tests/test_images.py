@@ -8,14 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import params_dict, quad
 from PIL import Image, ImageOps
 
 from doclab.config import Params, build
 from doclab.data.images import exif_point_transform, read_image
-from doclab.data.preprocess import preprocess
 from doclab.data.records import DataError
-
-from conftest import params_dict, quad
+from doclab.pipeline.preprocess import preprocess
 
 
 def page(width=60, height=40, value=230) -> np.ndarray:

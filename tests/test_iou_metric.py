@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import shapely
 
-from doclab.data.ufo import read_ufo
-from doclab.metrics import IoUMetric
+from doclab.data.formats.ufo import read_ufo
+from doclab.metrics.iou import IoUMetric
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cleval_reference"
 

@@ -8,18 +8,18 @@ import cv2
 import numpy as np
 import pytest
 
-from doclab.classification.ensemble import run_ensemble
+from doclab.classification.ensemble.evaluation import evaluate_classification
 from doclab.classification.logits import VIEWS, MemberLogits, SplitLogits, save_logits
 from doclab.cli import main
 from doclab.config import Params, PostprocessParams, build, to_dict
-from doclab.detection.load import MODEL_FORMAT
+from doclab.detection.evaluation import submission_rows
 from doclab.detection.model import build_detector
+from doclab.detection.model_file import MODEL_FORMAT
 from doclab.detection.postprocess import Detection
 from doclab.engine.checkpoint import save_checkpoint
-from doclab.evaluate.classification import evaluate_classification
-from doclab.evaluate.detection import submission_rows
-from doclab.evaluate.plots import GT_COLOUR, PRED_COLOUR, draw_overlay
 from doclab.io import atomic_write_json
+from doclab.pipeline.ensemble import run_ensemble
+from doclab.plots.evaluate import GT_COLOUR, PRED_COLOUR, draw_overlay
 from doclab.predict import find_images
 
 TINY = {"model": "resnet18", "image_size": 64, "device": "cpu", "detector": {"decoder_channels": 16}}

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quad, write_image
 from PIL import Image
 
 from doclab.config import load_params
-from doclab.data.preprocess import preprocess
 from doclab.data.records import DataError, Item
 from doclab.data.worker import WorkerSettings, process_item
-
-from conftest import quad, write_image
+from doclab.pipeline.preprocess import preprocess
 
 STAGE = Path(__file__).resolve().parents[1] / "stages" / "preprocess.py"
 OUT, METRICS = "data/processed", "metrics/data.json"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from doclab.cli import main
-from doclab.report import ReportError, write_report
-from doclab.report_table import (
+from doclab.experiments.report import ReportError, write_report
+from doclab.experiments.report_table import (
     END_MARKER,
     START_MARKER,
     ExperimentRow,

@@ -4,11 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import params_dict
 
 from doclab.config import Params, build
-from doclab.data.preprocess import preprocess
-
-from conftest import params_dict
+from doclab.pipeline.preprocess import preprocess
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sroie_small"
 MAX_SIDE = 512

@@ -14,12 +14,12 @@ from test_engine import Validator, regression_data, train_tiny
 
 from doclab.cli import main
 from doclab.config import ConfigError
-from doclab.report_table import ExperimentRow, render_table
-from doclab.sweep.experiments import TrialRun, metric_value
-from doclab.sweep.prune import PRUNE_FILE_ENV, STAGE_ENV, TRIAL_ENV, MedianRule, read_intermediate, should_stop
-from doclab.sweep.space import load_space, override
-from doclab.sweep.study import EXPERIMENT_ATTR, SweepSettings, _settle
-from doclab.sweep.study_files import sweep_of, trial_name
+from doclab.engine.pruning import PRUNE_FILE_ENV, STAGE_ENV, TRIAL_ENV, MedianRule, read_intermediate, should_stop
+from doclab.experiments.report_table import ExperimentRow, render_table
+from doclab.experiments.sweep.experiments import TrialRun, metric_value
+from doclab.experiments.sweep.space import load_space, override
+from doclab.experiments.sweep.study import EXPERIMENT_ATTR, SweepSettings, _settle
+from doclab.experiments.sweep.study_files import sweep_of, trial_name
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"

@@ -1,4 +1,4 @@
-"""Tests for the built-in synthetic document generator (doclab.data.synthetic)."""
+"""Tests for the built-in synthetic document generator (doclab.data.synthetic.generator)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from doclab.data.synthetic import DOC_TYPES, SyntheticDocument, generate_document
+from doclab.data.synthetic.generator import DOC_TYPES, SyntheticDocument, generate_document
 
 SEED = 0
 
@@ -107,7 +107,7 @@ def test_output_is_identical_in_a_fresh_process() -> None:
     # A new interpreter has a different hash seed and fresh caches, so hidden global state would show.
     code = f"""
 import hashlib
-from doclab.data.synthetic import generate_document
+from doclab.data.synthetic.generator import generate_document
 document = generate_document({SEED}, 4, "invoice", 600)
 digest = hashlib.sha256(document.image.tobytes())
 for word in document.words:

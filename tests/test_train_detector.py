@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import kill_after_first_checkpoint
+
 from doclab.config import Params, build, to_dict
-from doclab.data.preprocess import preprocess
 from doclab.data.records import DataError
-from doclab.detection.load import init_from_detector, load_detector
 from doclab.detection.model import build_detector
-from doclab.detection.train import train_detector
+from doclab.detection.model_file import init_from_detector, load_detector
 from doclab.engine.checkpoint import CheckpointError, save_checkpoint
+from doclab.pipeline.preprocess import preprocess
+from doclab.pipeline.train_detector import train_detector
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_DATA = {"data": {"synthetic": {"num_images": 12, "long_side": 512}}, "preprocess": {"max_side": 256}}

@@ -13,14 +13,10 @@ import pytest
 import torch
 
 from doclab.config import ConfigError, PostprocessParams, TuneParams, TuneSpace, load_params, to_dict
-from doclab.data.preprocess import preprocess
-from doclab.detection.load import MODEL_FORMAT
+from doclab.detection.maps import map_storage
 from doclab.detection.model import build_detector
-from doclab.engine.checkpoint import save_checkpoint
-from doclab.io import atomic_write_json
-from doclab.tune import load_postprocess, tune_postprocess
-from doclab.tune.cache import map_storage
-from doclab.tune.search import (
+from doclab.detection.model_file import MODEL_FORMAT, load_postprocess
+from doclab.detection.search import (
     TUNED_KEYS,
     MapCache,
     grid_candidates,
@@ -30,6 +26,10 @@ from doclab.tune.search import (
     score_postprocess,
     search_postprocess,
 )
+from doclab.engine.checkpoint import save_checkpoint
+from doclab.io import atomic_write_json
+from doclab.pipeline.preprocess import preprocess
+from doclab.pipeline.tune_postprocess import tune_postprocess
 
 REPO = Path(__file__).resolve().parents[1]
 MAP_SIZE = 64

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from doclab.config import ConfigError, load_params
-from doclab.data.records import DataError
+from doclab.config import load_params
+from doclab.errors import exit_on_error
 
 
 def _check_params(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def _check_params(args: argparse.Namespace) -> int:
 
 
 def _eval_det(args: argparse.Namespace) -> int:
-    from doclab.metrics.evaluate_files import evaluate_ufo
+    from doclab.metrics.files import evaluate_ufo
 
     metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode)
     if args.json:
@@ -32,7 +32,7 @@ def _eval_det(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from doclab.report import write_report
+    from doclab.experiments.report import write_report
 
     out = Path(args.out) if args.out else Path(args.repo) / "experiments.md"
     rows = write_report(args.repo, out, all_commits=args.all_commits)
@@ -53,10 +53,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from doclab.report import check_project
-    from doclab.sweep.prune import MedianRule
-    from doclab.sweep.space import load_space
-    from doclab.sweep.study import SweepSettings, best_commands, run_sweep
+    from doclab.engine.pruning import MedianRule
+    from doclab.experiments.report import check_project
+    from doclab.experiments.sweep.space import load_space
+    from doclab.experiments.sweep.study import SweepSettings, best_commands, run_sweep
 
     check_project(Path(args.repo).resolve())  # before the space: 'not a git repository' beats 'no params.yaml'
     space = load_space(args.space, Path(args.repo) / "params.yaml")
@@ -76,6 +76,18 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deps(args: argparse.Namespace) -> int:
+    from doclab.experiments.stage_deps import check_stage_deps
+
+    stale = check_stage_deps(args.repo, write=args.write)
+    if not stale:
+        print("dvc.yaml: every stage's code deps are its import closure")
+        return 0
+    verb = "rewrote" if args.write else "stale (run `doclab deps --write`)"
+    print(f"dvc.yaml: {verb}: code deps of {', '.join(stale)}", file=sys.stdout if args.write else sys.stderr)
+    return 0 if args.write else 1
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -84,7 +96,7 @@ def _positive(text: str) -> int:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
-    from doclab.sweep.study_files import DEFAULT_METRIC
+    from doclab.experiments.sweep.study_files import DEFAULT_METRIC
 
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")
@@ -138,24 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     run.set_defaults(handler=_predict)
     _add_sweep(commands)
+
+    deps = commands.add_parser("deps", help="check (or --write) each dvc.yaml stage's code deps against its imports")
+    deps.add_argument("--repo", default=".", help="the folder with dvc.yaml")
+    deps.add_argument("--write", action="store_true", help="rewrite the stale deps")
+    deps.set_defaults(handler=_deps)
     return parser
-
-
-def _checkpoint_error() -> type[Exception]:
-    """CheckpointError, imported only once an exception is being handled (it pulls in torch)."""
-    from doclab.engine.checkpoint import CheckpointError
-
-    return CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `doclab` console script; bad input exits 2 with one `error:` line."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except (ConfigError, DataError, FileNotFoundError, _checkpoint_error()) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return exit_on_error(lambda: args.handler(args))
 
 
 if __name__ == "__main__":

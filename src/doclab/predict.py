@@ -18,14 +18,13 @@ from doclab.classification.predictor import EnsemblePredictor, load_ensemble_pre
 from doclab.data.images import read_image
 from doclab.data.records import DataError
 from doclab.detection.augment import apply_transform, build_eval_transform
-from doclab.detection.dataset import normalise
-from doclab.detection.load import load_detector
+from doclab.detection.evaluation import submission_rows
+from doclab.detection.model_file import load_detector, load_postprocess
 from doclab.detection.postprocess import Detection, db_postprocess
 from doclab.engine.device import Runtime, choose_device, make_runtime
-from doclab.evaluate.plots import draw_overlay
-from doclab.evaluate.detection import submission_rows
+from doclab.engine.loading import normalise
 from doclab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from doclab.tune import load_postprocess
+from doclab.plots.evaluate import draw_overlay
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 

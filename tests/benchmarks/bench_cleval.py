@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
-from doclab.metrics.cleval import CLEvalMetric
 from timing import measure, print_result, profile_top, row
+
+from doclab.metrics.cleval.metric import CLEvalMetric
 
 TARGET_SPEEDUP = 20.0
 TARGET_MS_PER_IMAGE = 5.0

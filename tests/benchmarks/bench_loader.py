@@ -20,15 +20,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from timing import print_result, row
 from torch.utils.data import DataLoader
 
 from doclab.config import AugmentParams, DetectorParams
-from doclab.detection.augment import apply_transform, build_train_transform, reseed
-from doclab.detection.dataset import DetectionDataset, collate_detection, normalise, read_rgb, seed_worker
+from doclab.detection.augment import apply_transform, build_train_transform
+from doclab.detection.dataset import DetectionDataset, collate_detection, read_rgb
 from doclab.detection.targets import make_db_targets
 from doclab.engine.batch import resolve_batch_size
 from doclab.engine.device import Runtime, make_runtime
-from timing import print_result, row
+from doclab.engine.loading import normalise, reseed, seed_worker
 
 GPU_BACKBONE = "hrnet_w44"
 GPU_BATCH_LIMIT = 64  # `auto` never probes beyond this

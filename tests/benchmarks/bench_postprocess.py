@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
+from timing import measure, print_result, profile_top, row
 
 from doclab.config import PostprocessParams
 from doclab.detection.postprocess import db_postprocess
-from timing import measure, print_result, profile_top, row
 
 ONE = 8  # the fixed point of our unclip
 TARGET_SPEEDUP = 2.0

@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
+from timing import measure, print_result, profile_top, row
 
 from doclab.detection.targets import FRACTION_BITS, make_db_targets
-from timing import measure, print_result, profile_top, row
 
 ONE = 1 << FRACTION_BITS
 TARGET_SPEEDUP = 10.0

@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from timing import measure, print_result, profile_top, row
 
 from doclab.config import Params, load_params
-from doclab.tune.search import score_postprocess, search_postprocess
-from timing import measure, print_result, profile_top, row
+from doclab.detection.search import score_postprocess, search_postprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 30.0
@@ -49,8 +49,8 @@ def train_stand_in(params_path: Path, folder: Path, quick: bool) -> tuple[Params
     Returns:
         (params, processed folder, detector file).
     """
-    from doclab.data.preprocess import preprocess
-    from doclab.detection.train import train_detector
+    from doclab.pipeline.preprocess import preprocess
+    from doclab.pipeline.train_detector import train_detector
 
     raw = yaml.safe_load(params_path.read_text(encoding="utf-8"))
     for dotted, value in (STAND_IN_QUICK if quick else STAND_IN).items():
@@ -70,7 +70,7 @@ def train_stand_in(params_path: Path, folder: Path, quick: bool) -> tuple[Params
 def _profile_one_candidate(params: Params, data: Path, model: Path, ground_truth, candidate: dict) -> list[str]:
     """cProfile of scoring one candidate in this process: what every search worker spends its time on
     (profiling the search itself would only show the main process waiting for its workers)."""
-    from doclab.tune.cache import cache_split_maps
+    from doclab.detection.maps import cache_split_maps
 
     settings = dataclasses.replace(params.postprocess, **candidate)
     with cache_split_maps(params, data, model) as cache:
@@ -90,7 +90,7 @@ def time_search(params: Params, data: Path, model: Path, candidates: int, worker
     # torch loads here, not at the top: the search's spawned workers re-import the main
     # script and must not pay for a torch import they never use.
     from doclab.detection.dataset import load_ground_truth
-    from doclab.tune.cache import cache_split_maps
+    from doclab.detection.maps import cache_split_maps
 
     space = dataclasses.replace(params.tune.space, **GRID_50) if search == "grid" else params.tune.space
     tune = dataclasses.replace(params.tune, search=search, trials=candidates, workers=workers, space=space)

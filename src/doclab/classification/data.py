@@ -5,7 +5,6 @@ runs the whole augmentation from it, so a seeded DataLoader generator reproduces
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +18,11 @@ from torch.utils.data import Dataset, WeightedRandomSampler
 
 from doclab.classification.logits import VIEWS
 from doclab.config import ClassifierAugmentParams, ConfigError
+from doclab.data.formats.labels import read_label_csv
 from doclab.data.images import read_image
-from doclab.data.labels import read_label_csv
 from doclab.data.records import DataError
-from doclab.detection.augment import reseed
-from doclab.detection.dataset import normalise
+from doclab.engine.loading import normalise, reseed
+from doclab.io import read_json
 
 # Paper is white: rotation corners and the square padding look like an empty margin, not a black frame.
 PAPER = 255
@@ -48,15 +47,6 @@ class LabelledSplits:
     labels: dict[str, int]
 
 
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (run the preprocess stage)") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON ({exc})") from None
-
-
 def load_labelled_splits(data_dir: str | Path) -> LabelledSplits:
     """Read labels.csv, classes.json and splits.json and check they agree.
 
@@ -69,10 +59,10 @@ def load_labelled_splits(data_dir: str | Path) -> LabelledSplits:
             any training image (one line naming the file and the class).
     """
     root = Path(data_dir)
-    classes = _read_json(root / "classes.json")
+    classes = read_json(root / "classes.json", " (run the preprocess stage)")
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or not classes:
         raise DataError(f"{root / 'classes.json'}: expected a non-empty list of class names")
-    splits = _read_json(root / "splits.json")
+    splits = read_json(root / "splits.json", " (run the preprocess stage)")
     if not isinstance(splits, dict) or "train" not in splits:
         raise DataError(f"{root / 'splits.json'}: expected {{'train': [ids], 'val': [...], 'test': [...]}}")
     names, problems = read_label_csv(root / "labels.csv", None)

@@ -11,17 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
-from huggingface_hub import constants as hub_constants
-from huggingface_hub.errors import HfHubHTTPError
 from torch import nn
 from torch.optim import lr_scheduler
 
 from doclab.config import ClassifierParams, ConfigError
-from doclab.detection.backbone import check_known, hub_offline, hub_reachable
 from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
 from doclab.engine.optim import Schedule
+from doclab.engine.timm_models import create_model
 
 MODEL_FORMAT = "doclab-classifier-v1"
 WEIGHT_KEYS = ("state_dict", "sub_members")
@@ -38,28 +35,10 @@ def build_classifier(name: str, num_classes: int, pretrained: bool = False) -> n
     Returns:
         The model: forward takes (B, 3, S, S) normalised images and gives (B, C) logits.
     Raises:
-        ValueError: unknown timm model name (with the closest names).
-        ConfigError: pretrained weights that are neither downloadable nor cached, or do not exist.
+        ConfigError: unknown timm model name (with the closest names), or pretrained weights that are
+            neither downloadable nor cached, or do not exist.
     """
-    check_known(name)
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
-    hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None)
-    if not hub_id:
-        raise ConfigError(f"classifier.pretrained: timm model {name!r} has no pretrained weights on the hub; "
-                          "set `classifier.pretrained: false`")
-    try:
-        # An unreachable hub is detected with one short connect instead of a minute of retries.
-        with hub_offline(not hub_reachable()):
-            return timm.create_model(name, pretrained=True, num_classes=num_classes)
-    except (OSError, HfHubHTTPError) as err:
-        raise ConfigError(
-            f"classifier.pretrained: weights for timm model {name!r} could not be downloaded from "
-            f"{hub_constants.ENDPOINT} and are not in the hub cache {hub_constants.HF_HUB_CACHE} "
-            f"({type(err).__name__}); fix: set `classifier.pretrained: false`, or download them where there is "
-            f"network (`hf download {hub_id} model.safetensors`) into a hub cache and copy it here "
-            "(HF_HOME / HF_HUB_CACHE; HF_HUB_OFFLINE=1 skips the network)"
-        ) from None
+    return create_model(name, "classifier.members", "classifier.pretrained", pretrained, num_classes=num_classes)
 
 
 def freeze_backbone(model: nn.Module) -> None:

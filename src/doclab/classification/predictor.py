@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,11 +13,12 @@ import torch
 from torch import nn
 
 from doclab.classification.data import apply_view, build_eval_transform
-from doclab.classification.ensemble import apply_ensemble
+from doclab.classification.ensemble.combine import apply_ensemble
 from doclab.classification.logits import TTA_VIEWS
 from doclab.classification.model import build_classifier, read_classifier_file
-from doclab.detection.dataset import normalise
 from doclab.engine.device import Runtime
+from doclab.engine.loading import normalise
+from doclab.io import read_json
 
 
 class EnsemblePredictor:
@@ -84,7 +84,7 @@ def load_ensemble_predictor(models_dir: Path, runtime: Runtime) -> EnsemblePredi
     ensemble_path = models_dir / "ensemble.json"
     if not ensemble_path.is_file():
         return None
-    ensemble = json.loads(ensemble_path.read_text(encoding="utf-8"))
+    ensemble = read_json(ensemble_path)
     available: dict[str, tuple[list[nn.Module], int]] = {}
     for member in ensemble["members"]:
         available.update(_member_models(models_dir / "classifier" / f"{member}.pt", runtime))

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from doclab.config.detection import DetectorTrainParams
-from doclab.config.validate import ConfigError, within as _within
+from doclab.config.validate import ConfigError
+from doclab.config.validate import within as _within
 
 
 @dataclass(frozen=True)

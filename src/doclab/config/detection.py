@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from doclab.config.validate import ConfigError, within as _within
+from doclab.config.validate import ConfigError
+from doclab.config.validate import within as _within
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Literal
 
 from doclab.config.classification import ClassifierParams, EnsembleParams
 from doclab.config.detection import DetectorParams, PostprocessParams, TuneParams
-from doclab.config.validate import ConfigError, within as _within
+from doclab.config.validate import ConfigError
+from doclab.config.validate import within as _within
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
+from doclab.errors import DoclabError
 
-class ConfigError(ValueError):
+
+class ConfigError(DoclabError):
     """A params file that does not match the schema (message is one line)."""
 
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Bad input data; the message is one line naming the file (and item) and the problem."""
+from doclab.errors import DataError  # noqa: F401  (re-exported: the data layer raises it)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from doclab.config import SourceParams
-from doclab.data.icdar import annotation_file, read_icdar_txt
-from doclab.data.labels import IMAGE_SUFFIXES, read_image_folder, read_label_csv, read_meta
+from doclab.data.formats.icdar import annotation_file, read_icdar_txt
+from doclab.data.formats.labels import IMAGE_SUFFIXES, read_image_folder, read_label_csv, read_meta
+from doclab.data.formats.ufo import read_ufo
 from doclab.data.records import DataError, Item, Rejection
-from doclab.data.ufo import read_ufo
 
 
 def _image_files(folder: Path) -> list[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from doclab.data.formats.ufo import load_json
 from doclab.data.records import DataError
-from doclab.data.ufo import load_json
 
 SPLITS = ("train", "val", "test")
 

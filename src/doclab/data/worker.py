@@ -48,7 +48,7 @@ def processed_key(item_id: str) -> str:
 
 
 def _synthetic_item(item: Item, settings: WorkerSettings) -> tuple[Item, np.ndarray]:
-    from doclab.data.synthetic import generate_document
+    from doclab.data.synthetic.generator import generate_document
 
     index = int(Path(item.id).stem.rsplit("_", 1)[1])
     doc = generate_document(settings.seed, index, long_side=settings.synthetic_long_side)

@@ -12,7 +12,6 @@ image are recognised and marked don't-care.
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -160,15 +159,6 @@ def build_train_transform(aug: AugmentParams, image_size: int) -> A.Compose:
 def build_eval_transform(image_size: int) -> A.Compose:
     """Deterministic pipeline: LongestMaxSize(S) + top-left pad to (S, S); points scale by S / max(h, w)."""
     return A.Compose(_resize_and_pad(image_size), keypoint_params=_keypoint_params())
-
-
-def reseed(transform: A.Compose, seed: int) -> None:
-    """Make the next call of `transform` a function of `seed`.
-
-    One shared generator pair, not `Compose.set_random_seed`: that seeds every child
-    transform identically, so e.g. rotate_p and affine_p would always fire together.
-    """
-    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def apply_transform(transform: A.Compose, image: np.ndarray, polygons: Sequence[np.ndarray],

@@ -5,24 +5,16 @@ so any timm model with `features_only` support and four distinct strides plugs i
 """
 from __future__ import annotations
 
-import difflib
-import socket
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import timm
 import torch
-from huggingface_hub import constants as hub_constants
-from huggingface_hub.errors import HfHubHTTPError
 from torch import Tensor, nn
 
+from doclab.config import ConfigError
+from doclab.engine.timm_models import check_known, create_model
+
 NUM_LEVELS = 4
-# huggingface_hub retries a failing request with backoff for about a minute per file before it
-# falls back to its cache; one short TCP connect tells an offline machine apart at once.
-HUB_CONNECT_TIMEOUT_S = 3.0
 
 
 class Backbone(nn.Module):
@@ -105,89 +97,28 @@ def create_backbone(name: str, pretrained: bool = False, weights_path: str = "")
         A `Backbone` with four levels.
 
     Raises:
-        ValueError: unknown name, fewer than four strides, or weights that do not fit the model.
+        ConfigError: unknown name, or pretrained weights that cannot be had (see `create_model`).
+        ValueError: fewer than four strides, or weights that do not fit the model.
         FileNotFoundError: `weights_path` does not exist.
-        RuntimeError: pretrained weights could not be downloaded.
     """
-    check_known(name)
     levels = _levels_of(name)
+    body = create_model(name, "model", "pretrained", pretrained and not weights_path,
+                        offline_hint=" and set `detector.backbone_weights: path/to/model.safetensors`",
+                        features_only=True, out_indices=levels)
     if weights_path:
-        body = timm.create_model(name, features_only=True, out_indices=levels)
         load_backbone_weights(body, weights_path, name)
-    elif pretrained:
-        body = _create_pretrained(name, levels)
-    else:
-        body = timm.create_model(name, features_only=True, out_indices=levels)
     return Backbone(body, name)
 
 
-def check_known(name: str) -> None:
-    if timm.is_model(name):
-        return
-    close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.5)
-    hint = f" (closest: {', '.join(close)})" if close else " (see timm.list_models())"
-    raise ValueError(f"unknown timm model {name!r}{hint}")
-
-
 def _levels_of(name: str) -> tuple[int, ...]:
+    check_known(name)
     # On the meta device no weights are allocated or initialised: reading feature_info is ~free.
     with torch.device("meta"):
         probe = timm.create_model(name, features_only=True)
     try:
         return select_levels(probe.feature_info.get_dicts())
     except ValueError as err:
-        raise ValueError(f"timm model {name!r} {err}") from None
-
-
-def _create_pretrained(name: str, levels: tuple[int, ...]) -> nn.Module:
-    hub_id = getattr(timm.models.get_pretrained_cfg(name), "hf_hub_id", None)
-    if not hub_id:
-        raise ValueError(f"timm model {name!r} has no pretrained weights on the hub; set `pretrained: false`")
-    try:
-        with hub_offline(not hub_reachable()):
-            return timm.create_model(name, features_only=True, out_indices=levels, pretrained=True)
-    except (OSError, HfHubHTTPError) as err:
-        raise RuntimeError(
-            f"pretrained weights for timm model {name!r} could not be downloaded from {hub_constants.ENDPOINT} "
-            f"and are not in the hub cache {hub_constants.HF_HUB_CACHE} ({type(err).__name__}); "
-            "fix: set `pretrained: false`, "
-            f"or download them where there is network (`hf download {hub_id} model.safetensors`) and set "
-            "`detector.backbone_weights: path/to/model.safetensors`, or copy a hub cache that has them here "
-            "(HF_HOME / HF_HUB_CACHE; HF_HUB_OFFLINE=1 skips the network)"
-        ) from err
-
-
-def hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within `timeout` seconds.
-
-    Behind a proxy a direct connection proves nothing, so the hub is then assumed reachable.
-    """
-    if hub_constants.HF_HUB_OFFLINE:
-        return False
-    if urllib.request.getproxies().get("https"):
-        return True
-    url = urlparse(hub_constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-@contextmanager
-def hub_offline(enabled: bool) -> Iterator[None]:
-    """Make huggingface_hub cache-only (as HF_HUB_OFFLINE=1 does) for the duration, if `enabled`.
-
-    The setting is read from this module attribute at request time, so this takes effect
-    without re-importing; it is restored afterwards.
-    """
-    saved = hub_constants.HF_HUB_OFFLINE
-    hub_constants.HF_HUB_OFFLINE = saved or enabled
-    try:
-        yield
-    finally:
-        hub_constants.HF_HUB_OFFLINE = saved
+        raise ConfigError(f"model: timm model {name!r} {err}") from None
 
 
 def load_backbone_weights(body: nn.Module, path: str, name: str) -> None:

@@ -3,11 +3,10 @@
 Randomness: each `__getitem__` draws one seed from torch's RNG and runs the whole
 augmentation from it. DataLoader workers seed torch from the loader's generator, so a
 given generator seed reproduces every batch; with num_workers=0 the global torch seed
-does. `seed_worker` additionally seeds numpy/random for any other code in the worker.
+does. `doclab.engine.loading.seed_worker` additionally seeds numpy/random for any other code in the worker.
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from doclab.data.formats.ufo import load_json, read_ufo
 from doclab.data.records import DataError
-from doclab.data.ufo import load_json, read_ufo
-from doclab.detection.augment import apply_transform, reseed
+from doclab.detection.augment import apply_transform
 from doclab.detection.targets import make_db_targets
+from doclab.engine.loading import normalise, reseed
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 TARGET_KEYS = ("shrink_ratio", "thresh_min", "thresh_max", "min_text_size")
 MAP_KEYS = ("prob_map", "prob_mask", "thresh_map", "thresh_mask")
 
@@ -70,17 +68,6 @@ def read_rgb(path: Path) -> np.ndarray:
     if image is None:
         raise DataError(f"{path}: missing or unreadable image (run the preprocess stage again)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def normalise(image: np.ndarray) -> torch.Tensor:
-    """(S, S, 3) uint8 RGB -> (3, S, S) float32, ImageNet mean/std."""
-    # One fused multiply per channel plane straight into CHW layout: 7x faster than
-    # float-convert, subtract, divide and transpose on the HWC array.
-    out = np.empty((3, *image.shape[:2]), np.float32)
-    for channel, plane in enumerate(cv2.split(image)):
-        np.multiply(plane, np.float32(1 / (255 * IMAGENET_STD[channel])), out=out[channel], dtype=np.float32)
-        out[channel] -= IMAGENET_MEAN[channel] / IMAGENET_STD[channel]
-    return torch.from_numpy(out)
 
 
 class DetectionDataset(Dataset):
@@ -151,15 +138,3 @@ def collate_detection(batch: list[dict[str, Any]]) -> dict[str, Any]:
     for name in ("scale", "original_size", "key", "index"):
         out[name] = [sample[name] for sample in batch]
     return out
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader `worker_init_fn`: no OpenCV threads per worker, numpy/random from torch's seed.
-
-    torch already seeds each worker with base_seed + worker_id (base_seed from the loader's
-    generator); numpy and random are derived from it so they are reproducible too.
-    """
-    cv2.setNumThreads(0)  # workers already run in parallel; nested pools oversubscribe the CPUs
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from doclab.errors import DoclabError
 from doclab.io import atomic_write_bytes
 
 LAST = "last.pt"
 BEST = "best.pt"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DoclabError):
     """A checkpoint file that cannot be used (message is one line naming the file)."""
 
 

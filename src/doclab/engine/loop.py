@@ -241,7 +241,7 @@ def _run_epoch(parts: _Parts, config: LoopConfig, state: TrainState, validate: V
 
 def _pruned(epoch: int, value: float, mode: str, info: DistInfo) -> bool:
     """Record the validation value for the sweep and ask its pruning rule (rank 0 decides for all ranks)."""
-    from doclab.sweep.prune import report_and_decide  # imported only inside sweep trials
+    from doclab.engine.pruning import report_and_decide  # imported only inside sweep trials
 
     return bool(broadcast(report_and_decide(epoch, value, mode) if info.is_main else None, info))
 

@@ -1,7 +1,5 @@
-"""Detection metrics: CLEval (the competition's polygon variant and the clovaai package) and
-ICDAR 2015 IoU-0.5."""
-from doclab.metrics.cleval import CLEvalMetric
-from doclab.metrics.evaluate_files import evaluate_ufo
-from doclab.metrics.iou import IoUMetric
+"""Detection metrics (CLEval, IoU-0.5) and classification metrics: `update/compute/reset` accumulators.
 
-__all__ = ["CLEvalMetric", "IoUMetric", "evaluate_ufo"]
+Import the module you need (`doclab.metrics.cleval.metric`, `doclab.metrics.iou`, ...): this package
+imports nothing, so reading one metric never loads the others.
+"""

@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import shapely
 
-from doclab.metrics.cleval_boxes import DONT_CARE_TEXT
-from doclab.metrics.cleval_geometry import PolygonBatch, box_overlap_pairs, finite_polygons, shapely_rings
-from doclab.metrics.cleval_overlap import intersection_areas
+from doclab.metrics.cleval.boxes import DONT_CARE_TEXT
+from doclab.metrics.cleval.geometry import PolygonBatch, box_overlap_pairs, finite_polygons, shapely_rings
+from doclab.metrics.cleval.overlap import intersection_areas
 
 IOU_THRESHOLD = 0.5
 DONT_CARE_AREA_SHARE = 0.5  # ICDAR 2015: a detection mostly inside a don't-care box is ignored

@@ -1,0 +1,126 @@
+"""Run the detector once over a split and keep its probability maps (float16) for the search.
+
+    with cache_split_maps(params, Path("data/processed"), Path("models/detector.pt")) as cache:
+        cache.maps  # (N, S, S) float16, in RAM or memory-mapped from a temp file
+
+Maps larger than `tune.cache_mb` MiB go to a memory-mapped .npy in a temp folder, removed
+when the `with` block ends, so the search never holds more than that in RAM.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from doclab.config import Params
+from doclab.detection.augment import build_eval_transform
+from doclab.detection.dataset import DetectionDataset, collate_detection
+from doclab.detection.model_file import load_detector
+from doclab.detection.search import MapCache
+from doclab.engine.batch import CPU_BATCH
+from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
+
+# `batch_size: auto` for inference on a GPU: no activations are kept for a backward pass, so
+# this fits wherever training fits; on CPU a bigger batch is no faster.
+GPU_INFERENCE_BATCH = 16
+MAPS_FILE = "maps.npy"
+
+
+@contextlib.contextmanager
+def map_storage(count: int, size: int, cache_mb: int) -> Iterator[tuple[np.ndarray, Path | None]]:
+    """Writable zeroed storage for `count` maps of (size, size) float16.
+
+    Args:
+        count: N maps.
+        size: S, the map side.
+        cache_mb: RAM limit in MiB; larger storage is a memory-mapped .npy in a temp folder.
+    Yields:
+        ((N, S, S) float16 array or `np.memmap`, path of the .npy or None when in RAM). The
+        temp folder is removed when the block exits.
+    """
+    nbytes = count * size * size * np.dtype(np.float16).itemsize
+    if nbytes <= cache_mb * 2**20:
+        yield np.zeros((count, size, size), np.float16), None
+        return
+    with tempfile.TemporaryDirectory(prefix="doclab-tune-") as folder:
+        path = Path(folder) / MAPS_FILE
+        yield np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(count, size, size)), path
+
+
+def predict_maps(model: nn.Module, loader: DataLoader, runtime: Runtime, out: np.ndarray,
+                 path: Path | None = None) -> MapCache:
+    """Fill `out` with the model's probability maps, one forward pass per batch.
+
+    Args:
+        model: the detector in eval mode on `runtime.device` ((B, 3, S, S) -> (B, 1, S, S)).
+        loader: unshuffled eval-transform batches (`collate_detection`) of N images.
+        runtime: device, autocast and memory layout.
+        out: (N, S, S) float16 storage (from `map_storage`).
+        path: the .npy file behind `out` when it is memory-mapped.
+    Returns:
+        The `MapCache` over `out`.
+    """
+    keys, scales, sizes, start = [], [], [], 0
+    with torch.inference_mode():
+        for batch in loader:
+            with runtime.autocast():
+                probs = model(runtime.images(batch["image"]))
+            stop = start + len(probs)
+            out[start:stop] = probs[:, 0].float().cpu().numpy()
+            keys += batch["key"]
+            scales += [float(scale) for scale in batch["scale"]]
+            sizes += [(int(h), int(w)) for h, w in batch["original_size"]]
+            start = stop
+    if start != len(out):
+        raise ValueError(f"the loader gave {start} maps, expected {len(out)}")
+    if isinstance(out, np.memmap):
+        out.flush()
+    return MapCache(out, tuple(keys), tuple(scales), tuple(sizes), path)
+
+
+def _inference_batch(batch_size: int | str, device: torch.device) -> int:
+    if batch_size != "auto":
+        return int(batch_size)
+    return GPU_INFERENCE_BATCH if device.type == "cuda" else CPU_BATCH
+
+
+@contextlib.contextmanager
+def cache_split_maps(params: Params, data_dir: Path, model_path: Path, split: str = "val") -> Iterator[MapCache]:
+    """The trained detector's probability maps of one split (validation for tuning), computed once.
+
+    Args:
+        params: reads device, image_size, batch_size, detector (targets, train.amp,
+            train.channels_last, train.workers) and tune.cache_mb.
+        data_dir: the processed folder (images/, annotations.json, splits.json).
+        model_path: models/detector.pt from `train_detector`.
+        split: the split to run over.
+    Yields:
+        The `MapCache` (memory-mapped and temp-file backed when over `tune.cache_mb`).
+    Raises:
+        FileNotFoundError: no model file.
+        CheckpointError: not a detector file.
+        DataError: no images with detection annotations in the split.
+    """
+    model_path, data_dir = Path(model_path), Path(data_dir)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"{model_path}: trained detector not found (run the train_detector stage first)")
+    device = choose_device(params.device)
+    settings = params.detector.train
+    runtime = make_runtime(device, settings.amp, settings.channels_last)
+    model, _ = load_detector(model_path, device)
+    runtime.prepare_model(model)
+    size = params.image_size
+    dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size), params.detector)
+    loader = DataLoader(dataset, batch_size=_inference_batch(params.batch_size, device), shuffle=False,
+                        num_workers=settings.workers, collate_fn=collate_detection,
+                        pin_memory=device.type == "cuda")
+    with map_storage(len(dataset), size, params.tune.cache_mb) as (storage, path):
+        with deterministic(device.type == "cpu"):
+            cache = predict_maps(model, loader, runtime, storage, path)
+        yield cache

@@ -1,0 +1,96 @@
+"""The detector's model files: models/detector.pt (weights-only) back into a DBNet, or seeding a new model
+from it; models/postprocess.json back into `PostprocessParams`."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from doclab.config import ConfigError, DetectorParams, PostprocessParams, build
+from doclab.detection.model import DBNet, build_detector
+from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
+from doclab.io import read_json
+
+MODEL_FORMAT = "doclab.detector/1"
+
+
+def _read_detector_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    saved = load_checkpoint(path, map_location=map_location)
+    if saved.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{path}: not a doclab detector file (expected format {MODEL_FORMAT!r})")
+    return saved
+
+
+def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[DBNet, dict[str, Any]]:
+    """Rebuild the trained detector from models/detector.pt.
+
+    Args:
+        path: a file written by `train_detector` (loaded with weights_only=True).
+        device: where the model goes.
+    Returns:
+        (model in eval mode on `device`, the params dict it was trained with). The model's
+        forward takes (B, 3, H, W) normalised images and gives (B, 1, H, W) probabilities.
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not weights-only, or not a detector file.
+    """
+    path = Path(path)
+    saved = _read_detector_file(path)
+    trained = saved["params"]
+    detector = build(DetectorParams, trained["detector"], "detector")
+    # The trained weights replace the backbone's anyway: never download or read the original ones.
+    detector = dataclasses.replace(detector, backbone_weights="")
+    model = build_detector(saved["backbone"], detector, pretrained=False)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval(), trained
+
+
+def init_from_detector(model: nn.Module, path: Path, verbose: bool = True) -> list[str]:
+    """Copy every tensor of an earlier detector.pt whose name and shape match `model`'s.
+
+    Args:
+        model: the freshly built detector.
+        path: `detector.train.init_from`.
+        verbose: print what was loaded and what was skipped.
+    Returns:
+        Names of `model`'s tensors that kept their fresh initialisation.
+    Raises:
+        FileNotFoundError, CheckpointError: as `load_detector`.
+    """
+    return load_matching(model, _read_detector_file(path)["state_dict"], path, verbose)
+
+
+# Keys of models/postprocess.json besides the PostprocessParams fields.
+SCORE_KEYS = ("metric", "score")
+
+
+def load_postprocess(path: str | Path) -> PostprocessParams:
+    """Read models/postprocess.json back as validated `PostprocessParams`.
+
+    Args:
+        path: a file written by `tune_postprocess`: every PostprocessParams key, plus
+            `metric` and `score`.
+    Returns:
+        The PostprocessParams.
+    Raises:
+        FileNotFoundError: no such file.
+        DataError: invalid JSON (see `read_json`).
+        ConfigError: one line naming the file: not a mapping, a missing, unknown or invalid key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: tuned post-processing file not found (run the tune_postprocess stage)")
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: expected a JSON object of post-processing params, got {type(saved).__name__}")
+    missing = [f.name for f in fields(PostprocessParams) if f.name not in saved]
+    if missing:
+        raise ConfigError(f"{path}: {missing[0]}: required key is missing")
+    try:
+        return build(PostprocessParams, {k: v for k, v in saved.items() if k not in SCORE_KEYS})
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,238 @@
+"""Post-processing search on cached probability maps: candidates, scoring, worker processes.
+
+    result = search_postprocess(cache, ground_truth, params.postprocess, params.tune, params.seed)
+    result.best  # the full PostprocessParams with the highest `tune.metric`
+
+No torch here: worker processes import this module (spawn), and start in a second instead
+of the several seconds a torch import takes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from doclab.config import PostprocessParams, TuneParams, TuneSpace
+from doclab.detection.postprocess import Detection, db_postprocess
+from doclab.metrics.cleval.metric import CLEvalMetric
+from doclab.metrics.iou import IoUMetric
+
+# The searched keys, in the order grid candidates vary (the last fastest) and random draws are made.
+TUNED_KEYS = ("thresh", "box_thresh", "box_unclip_ratio", "polygon_unclip_ratio", "polygon")
+
+Candidate = dict[str, float | bool]
+GroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
+
+
+@dataclass(frozen=True)
+class MapCache:
+    """Probability maps of one split, computed once, and what maps detections back to image pixels.
+
+    Attributes:
+        maps: (N, S, S) float16 letterboxed probability maps (an `np.memmap` when spilled to disk).
+        keys: (N,) image keys, in map order.
+        scales: (N,) processed-image -> map scale factors.
+        original_sizes: (N,) (height, width) of the processed images.
+        path: the .npy file behind `maps` when spilled, else None.
+    """
+
+    maps: np.ndarray
+    keys: tuple[str, ...]
+    scales: tuple[float, ...]
+    original_sizes: tuple[tuple[int, int], ...]
+    path: Path | None = None
+
+    def __reduce__(self) -> tuple:
+        # A spilled cache travels to worker processes as its file name: they map the same
+        # pages instead of receiving a pickled copy of every map.
+        if self.path is not None:
+            return _open_spilled, (self.path, self.keys, self.scales, self.original_sizes)
+        return MapCache, (self.maps, self.keys, self.scales, self.original_sizes, None)
+
+
+def _open_spilled(path: Path, keys: tuple[str, ...], scales: tuple[float, ...],
+                  original_sizes: tuple[tuple[int, int], ...]) -> MapCache:
+    return MapCache(np.load(path, mmap_mode="r"), keys, scales, original_sizes, path)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Every candidate's metrics and the winner.
+
+    Attributes:
+        candidates: the tuned values of each candidate, in search order.
+        scores: metrics of each candidate (`cleval/...`, `cleval_global/...`, `iou/...`).
+        untuned: metrics of the untuned baseline (`params.postprocess`).
+        best_index: index of the best candidate (highest metric; the first one on ties).
+        best: the full tuned post-processing params.
+    """
+
+    candidates: list[Candidate]
+    scores: list[dict[str, float]]
+    untuned: dict[str, float]
+    best_index: int
+    best: PostprocessParams
+
+
+def grid_candidates(space: TuneSpace) -> list[Candidate]:
+    """Every combination of `space`, the last key of `TUNED_KEYS` varying fastest.
+
+    Returns:
+        prod(len(list) for each key) candidates.
+    """
+    lists = [getattr(space, name) for name in TUNED_KEYS]
+    return [dict(zip(TUNED_KEYS, values)) for values in itertools.product(*lists)]
+
+
+def random_candidates(space: TuneSpace, trials: int, seed: int) -> list[Candidate]:
+    """`trials` seeded draws: floats uniform in [min, max] of their list, `polygon` from its list.
+
+    Per trial the keys are drawn in `TUNED_KEYS` order from one `np.random.default_rng(seed)`;
+    a key with a single value (min == max, or one polygon choice) is fixed and draws nothing.
+
+    Returns:
+        `trials` candidates.
+    """
+    rng = np.random.default_rng(seed)
+    candidates = []
+    for _ in range(trials):
+        candidate: Candidate = {}
+        for name in TUNED_KEYS:
+            values = getattr(space, name)
+            if name == "polygon":
+                candidate[name] = bool(values[int(rng.integers(len(values)))]) if len(set(values)) > 1 else values[0]
+            else:
+                low, high = min(values), max(values)
+                candidate[name] = float(rng.uniform(low, high)) if low < high else float(low)
+        candidates.append(candidate)
+    return candidates
+
+
+def make_candidates(tune: TuneParams, seed: int) -> list[Candidate]:
+    """The candidates of `tune.search` ('grid' or 'random') over `tune.space`."""
+    if tune.search == "grid":
+        return grid_candidates(tune.space)
+    return random_candidates(tune.space, tune.trials, seed)
+
+
+def _metrics(cache: MapCache, ground_truth: GroundTruth, detections: Sequence[Sequence[Detection]]) -> dict[str, float]:
+    """CLEval (competition mode) and IoU-0.5 of per-image detections, as `evaluate_detector` scores them."""
+    cleval, iou = CLEvalMetric(mode="competition"), IoUMetric()
+    for key, found in zip(cache.keys, detections):
+        polygons, ignore = ground_truth[key]
+        predicted = [d.points for d in found]
+        cleval.update(polygons, predicted)
+        iou.update(polygons, predicted, gt_ignore=ignore)
+    return {name: float(value) for name, value in {**cleval.compute(), **iou.compute()}.items()}
+
+
+def score_postprocess(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams) -> dict[str, float]:
+    """Post-process every cached map with one setting and score the polygons.
+
+    Args:
+        cache: the split's maps.
+        ground_truth: `load_ground_truth(data_dir, split)`: {key: (polygons (N_i, 2), ignore flags)}.
+        postprocess: the setting to score.
+    Returns:
+        CLEval (competition mode) and IoU-0.5 metrics, plain floats.
+    """
+    detections = db_postprocess(cache.maps, postprocess, scales=cache.scales, original_sizes=cache.original_sizes)
+    return _metrics(cache, ground_truth, detections)
+
+
+def score_box_threshes(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams,
+                       box_threshes: Sequence[float]) -> list[dict[str, float]]:
+    """Metrics of `postprocess` with each of `box_threshes`, from one post-processing pass.
+
+    `box_thresh` only drops regions whose score is under it, after everything else is
+    decided: the detections at box_thresh b are exactly those at 0 with score >= b, in
+    the same order. So the settings differing only in it share the expensive pass.
+
+    Returns:
+        One metrics dict per box_thresh, equal to `score_postprocess` with that box_thresh.
+    """
+    everything = dataclasses.replace(postprocess, box_thresh=0.0)
+    detections = db_postprocess(cache.maps, everything, scales=cache.scales, original_sizes=cache.original_sizes)
+    return [_metrics(cache, ground_truth, [[d for d in found if d.score >= box_thresh] for found in detections])
+            for box_thresh in box_threshes]
+
+
+# Per worker process: the cache and ground truth, received once when the worker starts.
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _init_worker(cache: MapCache, ground_truth: GroundTruth) -> None:
+    cv2.setNumThreads(1)  # the processes already fill the cores
+    _WORKER_STATE["cache"], _WORKER_STATE["ground_truth"] = cache, ground_truth
+
+
+def _score_in_worker(task: tuple[PostprocessParams, list[float]]) -> list[dict[str, float]]:
+    return score_box_threshes(_WORKER_STATE["cache"], _WORKER_STATE["ground_truth"], *task)
+
+
+def _group_by_box_thresh(settings: Sequence[PostprocessParams]) -> dict[PostprocessParams, list[int]]:
+    """{setting with box_thresh 0: indices of the settings equal to it but for box_thresh}, first-seen order."""
+    groups: dict[PostprocessParams, list[int]] = {}
+    for index, setting in enumerate(settings):
+        groups.setdefault(dataclasses.replace(setting, box_thresh=0.0), []).append(index)
+    return groups
+
+
+def score_all(cache: MapCache, ground_truth: GroundTruth, settings: Sequence[PostprocessParams],
+              workers: int) -> list[dict[str, float]]:
+    """Metrics of each setting, in order, with `workers` spawned processes (1: in this process).
+
+    Settings that differ only in `box_thresh` share one post-processing pass (a grid's
+    box_thresh values cost scoring only). Each worker receives the cache once at start-up: a
+    spilled cache as its file name (the worker memory-maps it), an in-memory one as a pickled
+    copy. Results do not depend on `workers`: each group is scored alone, over all maps in order.
+    """
+    groups = _group_by_box_thresh(settings)
+    tasks = [(shared, [settings[i].box_thresh for i in indices]) for shared, indices in groups.items()]
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        results = [score_box_threshes(cache, ground_truth, *task) for task in tasks]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(cache, ground_truth)) as pool:
+            results = list(pool.map(_score_in_worker, tasks))
+    scores: list[dict[str, float]] = [{} for _ in settings]
+    for indices, group_scores in zip(groups.values(), results):
+        for index, score in zip(indices, group_scores):
+            scores[index] = score
+    return scores
+
+
+def best_index(scores: Sequence[dict[str, float]], metric: str) -> int:
+    """Index of the highest `metric`; the earliest candidate wins ties."""
+    values = [score[metric] for score in scores]
+    return values.index(max(values))
+
+
+def search_postprocess(cache: MapCache, ground_truth: GroundTruth, untuned: PostprocessParams, tune: TuneParams,
+                       seed: int) -> SearchResult:
+    """Score every candidate of `tune` (and the untuned baseline) on the cached maps.
+
+    Args:
+        cache: the validation maps.
+        ground_truth: {key: (polygons, ignore flags)} for `cache.keys`.
+        untuned: `params.postprocess`; each candidate replaces its tuned keys.
+        tune: search kind, space, trials, workers and the metric to maximise.
+        seed: random-search seed (`params.seed`).
+    Returns:
+        The `SearchResult`.
+    """
+    candidates = make_candidates(tune, seed)
+    settings = [untuned] + [dataclasses.replace(untuned, **candidate) for candidate in candidates]
+    untuned_scores, *scores = score_all(cache, ground_truth, settings, tune.workers)
+    index = best_index(scores, tune.metric)
+    return SearchResult(candidates, scores, untuned_scores, index, settings[index + 1])

@@ -1,0 +1,100 @@
+"""The `evaluate` stage: test-split detection and classification -> metrics/evaluate.json, plots, submissions.
+
+Metric keys are flat and stable (`detect.cleval.hmean`, `classify.macro_f1`, ...) so `dvc metrics diff`
+and `dvc exp show` read well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification
+from doclab.config import Params
+from doclab.detection.evaluation import DetectionResult, evaluate_detection, submission_rows
+from doclab.detection.model_file import load_postprocess
+from doclab.io import atomic_write_json, atomic_write_text
+from doclab.plots import evaluate as plots
+
+WORST_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class EvaluatePaths:
+    """Where the evaluate stage reads and writes (all from dvc.yaml); PNG figures go to `plots/png/`."""
+
+    data: Path
+    detector: Path
+    postprocess: Path
+    ensemble: Path
+    logits: Path
+    metrics: Path
+    plots: Path
+    submission: Path
+
+
+def _detection_metrics(result: DetectionResult) -> dict[str, float]:
+    keys = ("hmean", "precision", "recall")
+    flat = {f"detect.{family}.{key}": result.metrics[f"{family}/{key}"]
+            for family in ("cleval", "cleval_global", "iou") for key in keys}
+    flat["detect.cleval.num_split"] = result.metrics["cleval/num_split"]
+    flat["detect.cleval.num_merge"] = result.metrics["cleval/num_merge"]
+    flat["detect.images"] = len(result.per_image)
+    return flat
+
+
+def _classification_metrics(result: ClassificationResult) -> dict[str, float]:
+    flat = {"classify.accuracy": result.metrics["accuracy"], "classify.macro_f1": result.metrics["macro_f1"]}
+    for name in result.classes:
+        for kind in ("precision", "recall", "f1"):
+            flat[f"classify.{kind}.{name}"] = result.metrics[f"{kind}/{name}"]
+    flat["classify.images"] = len(result.ids)
+    return flat
+
+
+def _write_detection(result: DetectionResult, chosen_box_thresh: float, paths: EvaluatePaths) -> None:
+    rows = submission_rows(result.detections)
+    atomic_write_text(paths.submission / "detection.csv",
+                      "filename,polygons\n" + "".join(f"{key},{polygons}\n" for key, polygons in rows))
+    atomic_write_json(paths.plots / "per_image_hmean.json", result.per_image)
+    atomic_write_json(paths.plots / "box_thresh.json", result.box_thresh_curve)
+    images = paths.plots / "png"
+    plots.plot_hmean_histogram(result.per_image, images / "per_image_hmean.png")
+    plots.plot_curve(result.box_thresh_curve, "box_thresh", "cleval_hmean", images / "box_thresh.png",
+                     "Test CLEval H-mean vs box_thresh", marker=chosen_box_thresh)
+    plots.save_overlays(result.per_image, result.detections, result.ground_truth, paths.data / "images",
+                        images / "worst", WORST_IMAGES)
+
+
+def _write_classification(result: ClassificationResult, paths: EvaluatePaths) -> None:
+    names = [result.classes[i] for i in result.predicted]
+    atomic_write_text(paths.submission / "classification.csv",
+                      "ID,target\n" + "".join(f"{key},{name}\n" for key, name in zip(result.ids, names)))
+    pairs = [{"actual": result.classes[row], "predicted": result.classes[column]}
+             for row, counts in enumerate(result.confusion) for column, count in enumerate(counts)
+             for _ in range(count)]
+    atomic_write_json(paths.plots / "confusion.json", pairs)
+    f1 = [{"class": name, "f1": result.metrics[f"f1/{name}"]} for name in result.classes]
+    atomic_write_json(paths.plots / "class_f1.json", f1)
+    plots.plot_confusion(result.confusion, result.classes, paths.plots / "png" / "confusion.png")
+    plots.plot_bars(result.classes, [row["f1"] for row in f1], paths.plots / "png" / "class_f1.png", "F1",
+                    "Test F1 per class")
+
+
+def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
+    """Score the detector (tuned post-processing) and the ensemble on the test split; write every output.
+
+    Args:
+        params: image_size, device, batch_size and detector settings for inference.
+        paths: inputs (processed data, models) and outputs (metrics file, plots folder, submission folder).
+    Returns:
+        The flat metrics written to `paths.metrics`.
+    """
+    post = load_postprocess(paths.postprocess)
+    detection = evaluate_detection(params, paths.data, paths.detector, post)
+    classification = evaluate_classification(paths.ensemble, paths.logits)
+    paths.plots.mkdir(parents=True, exist_ok=True)
+    _write_detection(detection, post.box_thresh, paths)
+    _write_classification(classification, paths)
+    metrics = {**_detection_metrics(detection), **_classification_metrics(classification)}
+    atomic_write_json(paths.metrics, metrics)
+    return metrics

@@ -1,0 +1,221 @@
+"""Train DBNet on data/processed: datasets, model, loss, the shared loop, CLEval/IoU validation.
+
+    metrics = train_detector(params, Path("data/processed"), Path("models/detector.pt"),
+                             Path("checkpoints/detector"), Path("dvclive/train_detector"))
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from doclab.config import Params, PostprocessParams, to_dict
+from doclab.data.records import DataError
+from doclab.detection.augment import build_eval_transform, build_train_transform
+from doclab.detection.dataset import (
+    MAP_KEYS,
+    DetectionDataset,
+    collate_detection,
+    load_ground_truth,
+)
+from doclab.detection.loss import db_loss
+from doclab.detection.model import build_detector
+from doclab.detection.model_file import MODEL_FORMAT, init_from_detector
+from doclab.detection.postprocess import db_postprocess
+from doclab.engine.batch import accumulation_steps, resolve_batch_size
+from doclab.engine.checkpoint import fingerprint, save_checkpoint
+from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
+from doclab.engine.distributed import DistInfo, agree_min, init_distributed, shutdown, train_sampler, wrap_model
+from doclab.engine.loading import seed_worker
+from doclab.engine.loop import LoopConfig, best_weights, fit
+from doclab.engine.optim import Schedule, build_optimizer, trainable
+from doclab.imports import code_files
+from doclab.metrics.cleval.metric import CLEvalMetric
+from doclab.metrics.iou import IoUMetric
+
+MONITOR = "cleval/hmean"
+# Params that shape training; the fingerprint also covers the data files and this code.
+TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector")
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _fingerprint(params: Params, data_dir: Path, world_size: int) -> str:
+    """Hash of the params read, the world size, the split/annotation files, init weights and the code."""
+    plain = to_dict(params)
+    config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size}
+    code = code_files(__name__)  # every file this stage runs, from its import closure: it cannot drift
+    init = [Path(params.detector.train.init_from)] if params.detector.train.init_from else []
+    return fingerprint(config, [data_dir / "splits.json", data_dir / "annotations.json", *init, *code])
+
+
+def _loader(dataset: Dataset, batch: int, workers: int, seed: int, train: bool, info: DistInfo,
+            runtime: Runtime) -> DataLoader:
+    """A seeded loader: the generator fixes the shuffling order and every worker's RNG seed.
+
+    Training drops the last incomplete batch: equal micro-batches keep accumulation exact, and
+    BatchNorm statistics from a batch of one are noise.
+    """
+    sampler = train_sampler(dataset, info, seed) if train else None
+    return DataLoader(dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
+                      num_workers=workers, collate_fn=collate_detection, worker_init_fn=seed_worker,
+                      generator=torch.Generator().manual_seed(seed), drop_last=train,
+                      pin_memory=runtime.device.type == "cuda")
+
+
+def _step_fn(params: Params, runtime: Runtime) -> Callable[[nn.Module, dict], tuple[dict[str, torch.Tensor], int]]:
+    """`step(model, batch) -> (loss terms, images)`: forward under autocast, DB loss in fp32."""
+    weights = dataclasses.asdict(params.detector.loss)
+
+    def step(model: nn.Module, batch: dict) -> tuple[dict[str, torch.Tensor], int]:
+        images = runtime.images(batch["image"])
+        targets = {name: batch[name].to(runtime.device, non_blocking=True) for name in MAP_KEYS}
+        with runtime.autocast():
+            maps = model(images)
+        return db_loss(maps, targets, **weights), len(images)
+    return step
+
+
+def _probe_fn(model: nn.Module, dataset: Dataset, step: Callable) -> Callable[[int], None]:
+    """`probe(batch)`: one forward + backward at that size, leaving weights, BN statistics and RNGs as they were."""
+    def probe(size: int) -> None:
+        saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+        with torch.random.fork_rng(devices=[]):
+            batch = collate_detection([dataset[0]] * size)
+        try:
+            terms, _ = step(model, batch)
+            terms["loss"].backward()
+        finally:
+            model.zero_grad(set_to_none=True)
+            model.load_state_dict(saved)
+    return probe
+
+
+def evaluate_detector(module: nn.Module, loader: DataLoader, postprocess: PostprocessParams, runtime: Runtime,
+                      ground_truth: dict[str, tuple[list[np.ndarray], list[bool]]]) -> dict[str, float]:
+    """Score a detector on one split: probability maps -> polygons -> CLEval (competition) and IoU-0.5.
+
+    Args:
+        module: the detector in eval mode (forward gives (B, 1, S, S) probabilities).
+        loader: eval-transform batches of the split (see `collate_detection`).
+        postprocess: turns maps into polygons.
+        runtime: device and autocast.
+        ground_truth: `load_ground_truth(data_dir, split)`, in processed-image pixels.
+    Returns:
+        `cleval/...` and `iou/...` metrics (plain floats).
+    """
+    cleval, iou = CLEvalMetric(mode="competition"), IoUMetric()
+    for batch in loader:
+        with runtime.autocast():
+            probs = module(runtime.images(batch["image"]))
+        maps = probs[:, 0].float().cpu().numpy()
+        detections = db_postprocess(maps, postprocess, scales=batch["scale"],
+                                    original_sizes=batch["original_size"])
+        for key, found in zip(batch["key"], detections):
+            polygons, ignore = ground_truth[key]
+            predicted = [d.points for d in found]
+            cleval.update(polygons, predicted)
+            iou.update(polygons, predicted, gt_ignore=ignore)
+    metrics = {**cleval.compute(), **iou.compute()}
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def _datasets(params: Params, data_dir: Path) -> tuple[DetectionDataset, DetectionDataset]:
+    size = params.image_size
+    train = DetectionDataset(data_dir, "train", size, build_train_transform(params.detector.augment, size),
+                             params.detector)
+    val = DetectionDataset(data_dir, "val", size, build_eval_transform(size), params.detector)
+    return train, val
+
+
+def _loop_config(params: Params, checkpoint_dir: Path, run_fingerprint: str, accumulation: int) -> LoopConfig:
+    train = params.detector.train
+    return LoopConfig(epochs=train.epochs, checkpoint_dir=checkpoint_dir, fingerprint=run_fingerprint,
+                      monitor=MONITOR, mode="max", accumulation=accumulation, grad_clip=train.grad_clip,
+                      ema_decay=train.ema_decay if train.ema else None, patience=train.patience,
+                      val_every=train.val_every, desc="detector")
+
+
+def _write_model(model_out: Path, checkpoint_dir: Path, params: Params) -> dict[str, float]:
+    """models/detector.pt from best.pt: weights, backbone name, params; returns the best metrics."""
+    best = best_weights(checkpoint_dir)
+    save_checkpoint(model_out, {"format": MODEL_FORMAT, "backbone": params.model, "state_dict": best["model"],
+                                "params": to_dict(params), "epoch": best["epoch"], "metrics": best["metrics"]})
+    return {**best["metrics"], "best_epoch": best["epoch"]}
+
+
+def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path, live_dir: Path,
+           runtime: Runtime, info: DistInfo) -> dict[str, float]:
+    train_set, val_set = _datasets(params, data_dir)
+    model = build_detector(params.model, params.detector, params.pretrained)
+    if params.detector.train.init_from:
+        init_from_detector(model, Path(params.detector.train.init_from), verbose=info.is_main)
+    runtime.prepare_model(model)
+    step = _step_fn(params, runtime)
+    settings = params.detector.train
+    per_process = math.ceil(settings.effective_batch / info.world_size)
+    batch = resolve_batch_size(params.batch_size, runtime.device, _probe_fn(model, train_set, step), per_process)
+    batch = agree_min(batch, info, runtime.device)
+    accumulation = accumulation_steps(settings.effective_batch, batch, info.world_size)
+    train_loader = _loader(train_set, batch, settings.workers, params.seed, True, info, runtime)
+    if len(train_loader) == 0:
+        raise DataError(f"train split has {len(train_set)} detection image(s), fewer than one batch of {batch} "
+                        f"per process: lower batch_size")
+    val_loader = _loader(val_set, batch, settings.workers, params.seed, False, info, runtime)
+    ground_truth = load_ground_truth(data_dir, "val")
+    optimizer = build_optimizer(model, settings.optimizer, settings.lr, settings.weight_decay, settings.momentum)
+    steps_per_epoch = math.ceil(len(train_loader) / accumulation)
+    total_steps = settings.epochs * steps_per_epoch
+    # At most half the run warms up, so a short smoke run (epochs: 1) still decays.
+    warmup_steps = min(round(settings.warmup_epochs * steps_per_epoch), total_steps // 2)
+    schedule = Schedule(optimizer, settings.scheduler, total_steps, steps_per_epoch, warmup_steps, mode="max")
+    if info.is_main:
+        print(f"train_detector: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
+              f"{runtime.device}, {len(train_set)} train / {len(val_set)} val images, batch {batch} x "
+              f"{accumulation} accumulation x {info.world_size} process(es), {settings.epochs} epochs")
+    expected = _fingerprint(params, data_dir, info.world_size)
+    fit(wrap_model(model, info, runtime.device), train_loader, step,
+        lambda module: evaluate_detector(module, val_loader, params.detector.val_postprocess, runtime, ground_truth),
+        optimizer, schedule, _loop_config(params, checkpoint_dir, expected, accumulation), runtime, live_dir, info)
+    return _write_model(model_out, checkpoint_dir, params) if info.is_main else {}
+
+
+def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path,
+                   live_dir: Path) -> dict[str, float]:
+    """Train the detector and write `model_out`.
+
+    Args:
+        params: validated params (reads model, image_size, batch_size, pretrained, seed, device,
+            detector).
+        data_dir: the processed folder (images/, annotations.json, splits.json).
+        model_out: models/detector.pt: best weights (by val cleval/hmean), backbone name and the
+            params dict, loadable with `torch.load(weights_only=True)` (see `load_detector`).
+        checkpoint_dir: last.pt and best.pt; a rerun with the same params, data and code resumes.
+        live_dir: dvclive folder (metrics.json, plots/metrics).
+    Returns:
+        The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0).
+    Raises:
+        ConfigError: device 'cuda' without a GPU.
+        DataError: fewer train images than one batch per process.
+        FileNotFoundError, CheckpointError: a missing or pickled `detector.train.init_from`.
+    """
+    device = choose_device(params.device)
+    info = init_distributed(device)
+    runtime = make_runtime(device, params.detector.train.amp, params.detector.train.channels_last)
+    _seed_everything(params.seed)
+    try:
+        with deterministic(device.type == "cpu"):
+            return _train(params, Path(data_dir), Path(model_out), Path(checkpoint_dir), Path(live_dir), runtime, info)
+    finally:
+        shutdown(info)

@@ -1,0 +1,101 @@
+"""Post-processing search on cached validation probability maps (the `tune_postprocess` stage).
+
+    result = tune_postprocess(params, Path("data/processed"), Path("models/detector.pt"),
+                              Path("models/postprocess.json"), Path("metrics/tune.json"), Path("plots/tune"))
+    postprocess = load_postprocess("models/postprocess.json")  # a validated PostprocessParams
+
+The detector runs once (`cache`); every candidate then costs only post-processing and
+scoring (`search`), in `tune.workers` processes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from doclab.config import Params, to_dict
+from doclab.detection.search import SearchResult, search_postprocess
+from doclab.io import atomic_write_json
+
+PLOT_DATA = "scores.json"
+PLOT_IMAGE = "scores.png"
+
+__all__ = ["TuneResult", "tune_postprocess"]
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What `tune_postprocess` found and how long it took.
+
+    Attributes:
+        metric: the maximised metric's name.
+        best: metrics of the tuned setting.
+        untuned: metrics of `params.postprocess`.
+        best_params: the tuned keys of the winner.
+        candidates: candidates scored (the untuned baseline not counted).
+        cache_seconds: the one detector pass over the validation split.
+        search_seconds: scoring every candidate and the baseline.
+    """
+
+    metric: str
+    best: dict[str, float]
+    untuned: dict[str, float]
+    best_params: dict[str, float | bool]
+    candidates: int
+    cache_seconds: float
+    search_seconds: float
+
+
+def _write_outputs(result: SearchResult, params: Params, out: Path, metrics_path: Path, plots_dir: Path) -> None:
+    """models/postprocess.json, metrics/tune.json and the plot data + PNG (each written atomically)."""
+    from doclab.plots.tune import score_rows, write_score_plot  # matplotlib: see tune_postprocess
+
+    metric = params.tune.metric
+    best = result.scores[result.best_index]
+    atomic_write_json(out, {**to_dict(result.best), "metric": metric, "score": best[metric]})
+    atomic_write_json(metrics_path, {"metric": metric, "best": best, "untuned": result.untuned,
+                                     "best_params": result.candidates[result.best_index],
+                                     "candidates": len(result.candidates)})
+    rows = score_rows(result.candidates, result.scores, metric)
+    atomic_write_json(plots_dir / PLOT_DATA, rows)
+    write_score_plot(plots_dir / PLOT_IMAGE, rows, metric, params.tune.search)
+
+
+def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Path, out: str | Path,
+                     metrics_path: str | Path, plots_dir: str | Path) -> TuneResult:
+    """Search `params.tune.space` for the post-processing that maximises `params.tune.metric`.
+
+    Args:
+        params: reads seed, device, image_size, batch_size, detector, postprocess (the untuned
+            baseline, whose other keys every candidate keeps) and tune.
+        data_dir: the processed folder; the validation split is searched.
+        model_path: models/detector.pt.
+        out: models/postprocess.json: the full tuned PostprocessParams plus `metric` and `score`
+            (read it with `load_postprocess`).
+        metrics_path: metrics/tune.json: metric name, best and untuned metrics, tuned keys,
+            candidate count (no timings: identical runs give identical bytes).
+        plots_dir: plots/tune: scores.json (one row per candidate: tuned keys + score) and
+            scores.png.
+    Returns:
+        The `TuneResult` (with timings, for printing).
+    Raises:
+        FileNotFoundError: no model file.
+        CheckpointError: not a detector file.
+        ValueError: no validation images with detection annotations.
+    """
+    # torch (and matplotlib) load here, not at the top: the search's worker processes import
+    # this package, and a torch import would cost each of them seconds.
+    from doclab.detection.dataset import load_ground_truth
+    from doclab.detection.maps import cache_split_maps
+
+    data_dir = Path(data_dir)
+    ground_truth = load_ground_truth(data_dir, "val")
+    start = time.perf_counter()
+    with cache_split_maps(params, data_dir, Path(model_path)) as cache:
+        cached = time.perf_counter()
+        result = search_postprocess(cache, ground_truth, params.postprocess, params.tune, params.seed)
+        searched = time.perf_counter()
+    _write_outputs(result, params, Path(out), Path(metrics_path), Path(plots_dir))
+    return TuneResult(params.tune.metric, result.scores[result.best_index], result.untuned,
+                      dict(result.candidates[result.best_index]), len(result.candidates),
+                      cached - start, searched - cached)

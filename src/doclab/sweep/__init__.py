@@ -1,9 +1,0 @@
-"""`doclab sweep`: hyper-parameter search where every trial is a real DVC experiment.
-
-Modules (imported on demand; the training loop imports only `prune`):
-- `space`: the space file (params.yaml keys -> distributions), validated into typed dataclasses.
-- `experiments`: queue trials, start DVC queue workers, read trial states and metrics back.
-- `prune`: the median rule that stops lagging trials' training, fed by the training loop.
-- `study`: the ask-and-tell driver around an Optuna study stored under `sweeps/<name>/`.
-- `study_files`: the sweep's files, trial names, errors.
-"""
