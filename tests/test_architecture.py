@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from doclab.experiments.stage_deps import check_stage_deps
@@ -96,6 +97,7 @@ def _stage(root: Path, data: Path, src: Path) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_code_change_in_an_imported_module_retrains_instead_of_resuming(tmp_path):
     """The stale-weights bug: editing `normalise` (imported by train_classifier) must not resume the old run."""
     from test_classifier import write_processed

@@ -18,14 +18,13 @@ from doclab.detection.augment import (
     apply_transform,
     build_eval_transform,
     build_train_transform,
-    reseed,
 )
 from doclab.detection.dataset import (
     DetectionDataset,
     collate_detection,
     load_ground_truth,
-    seed_worker,
 )
+from doclab.engine.loading import reseed, seed_worker
 
 TARGETS = {"shrink_ratio": 0.4, "thresh_min": 0.3, "thresh_max": 0.7, "min_text_size": 3.0}
 INK = 20  # word pixels; the page is 255

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from doclab.config import ConfigError, PostprocessParams, TuneParams, TuneSpace, load_params, to_dict
+from doclab.data.records import DataError
 from doclab.detection.maps import map_storage
 from doclab.detection.model import build_detector
 from doclab.detection.model_file import MODEL_FORMAT, load_postprocess
@@ -158,6 +159,26 @@ def test_two_workers_give_the_one_worker_results(rendered, spill):
         assert score_all(source, ground_truth, settings, workers=2) == expected
 
 
+def test_written_postprocess_is_a_candidate_and_wins_ties(rendered):
+    cache, ground_truth = rendered
+    # Better than every grid candidate: the grid's unclip ratios are 0.2 and 3.0, the words want ~1.
+    written = PostprocessParams(thresh=0.3, box_thresh=0.3, box_unclip_ratio=1.0)
+    result = search_postprocess(cache, ground_truth, written, tune_params(), seed=0)
+    assert result.candidates[0] == {key: getattr(written, key) for key in TUNED_KEYS}
+    assert len(result.candidates) == 1 + 2 * 4 * 2  # written + the grid
+    assert result.scores[0] == result.untuned == score_postprocess(cache, ground_truth, written)
+    assert result.scores[result.best_index]["cleval/hmean"] >= max(s["cleval/hmean"] for s in result.scores[1:])
+    assert result.best_index == 0 and result.best == written
+
+
+def test_disabled_tuning_keeps_the_written_postprocess(rendered):
+    cache, ground_truth = rendered
+    written = PostprocessParams(thresh=0.7, box_thresh=0.42, box_unclip_ratio=3.0)
+    result = search_postprocess(cache, ground_truth, written, tune_params(enabled=False), seed=0)
+    assert result.best == written and len(result.candidates) == 1 and result.best_index == 0
+    assert result.untuned == score_postprocess(cache, ground_truth, written)
+
+
 def test_load_postprocess_round_trip_and_one_line_errors(tmp_path):
     tuned = PostprocessParams(thresh=0.25, box_thresh=0.6, box_unclip_ratio=1.7, polygon=True)
     path = tmp_path / "postprocess.json"
@@ -170,7 +191,7 @@ def test_load_postprocess_round_trip_and_one_line_errors(tmp_path):
            "missing": json.dumps({k: v for k, v in to_dict(tuned).items() if k != "min_size"})}
     for name, text in bad.items():
         path.write_text(text, encoding="utf-8")
-        with pytest.raises(ConfigError, match=str(path)) as error:
+        with pytest.raises(DataError if name == "not json" else ConfigError, match=str(path)) as error:
             load_postprocess(path)
         assert "\n" not in str(error.value), name
     with pytest.raises(FileNotFoundError, match="nowhere.json"):
@@ -234,7 +255,7 @@ def test_end_to_end_outputs_are_valid_and_reproducible(tiny_run, tmp_path):
 def test_random_search_end_to_end_draws_trials(tiny_run, tmp_path):
     root, _ = tiny_run
     result = run_tune(root, tmp_path, search="random", trials=3)
-    assert result.candidates == 3 and (tmp_path / "plots/tune/scores.png").is_file()
+    assert result.candidates == 1 + 3 and (tmp_path / "plots/tune/scores.png").is_file()  # written + 3 draws
     assert 0.3 <= result.best_params["thresh"] <= 0.5
 
 

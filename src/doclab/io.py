@@ -117,20 +117,3 @@ def _object_locations(doc: object) -> dict[int, str]:
             continue
         stack.extend(children)
     return found
-
-
-def _object_locations(doc: object) -> dict[int, str]:
-    """{id(object): its path in the document, e.g. "'images'/'a.jpg'/'words'"} for every object."""
-    found: dict[int, str] = {}
-    stack: list[tuple[object, str]] = [(doc, "")]
-    while stack:
-        node, location = stack.pop()
-        if isinstance(node, dict):
-            found[id(node)] = location or "the top-level object"
-            children = [(v, f"{location}/{k!r}" if location else repr(k)) for k, v in node.items()]
-        elif isinstance(node, list):
-            children = [(v, f"{location}[{i}]") for i, v in enumerate(node)]
-        else:
-            continue
-        stack.extend(children)
-    return found

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -19,6 +18,7 @@ from doclab.config import Params, to_dict
 from doclab.engine.checkpoint import save_checkpoint
 from doclab.engine.device import Runtime
 from doclab.io import atomic_write_json
+from doclab.metrics.classification import ClassificationMetric
 
 MONITOR = "macro_f1"  # the validation metric that picks the best epoch
 
@@ -50,18 +50,21 @@ def predict_views(module: nn.Module, loader: DataLoader, runtime: Runtime,
 
 
 def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 of the arg-max predictions.
+    """Accuracy and macro-F1 of the arg-max predictions, as `ClassificationMetric` scores them.
 
     Args:
         labels: (N,) true class indices.
         logits: (N, C) scores.
     Returns:
-        {'accuracy', 'macro_f1'}; macro-F1 averages over the classes that occur in `labels` or
-        in the predictions (sklearn's default), a class with no true positive scoring 0.
+        {'accuracy', 'macro_f1'}; macro-F1 averages over all C classes, a class absent from
+        `labels` and the predictions scoring 0 (the evaluate stage's and the ensemble's number).
+    Raises:
+        ValueError: no images, or labels outside [0, C).
     """
-    predicted = logits.argmax(axis=1)
-    return {"accuracy": float(accuracy_score(labels, predicted)),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0))}
+    metric = ClassificationMetric([str(index) for index in range(logits.shape[1])])
+    metric.update(logits, labels)
+    scores = metric.compute()
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
 
 
 def evaluate_classifier(module: nn.Module, loader: DataLoader, runtime: Runtime) -> dict[str, float]:

@@ -168,8 +168,13 @@ class TuneSpace:
 
 @dataclass(frozen=True)
 class TuneParams:
-    """`tune_postprocess`: search `space` on cached validation probability maps."""
+    """`tune_postprocess`: search `space` on cached validation probability maps.
 
+    `enabled: false` keeps `postprocess` exactly as written (evaluate and predict then use it);
+    when enabled, the written `postprocess` is itself a candidate, so tuning never makes val worse.
+    """
+
+    enabled: bool = True
     metric: Literal["cleval/hmean", "cleval_global/hmean", "iou/hmean"] = "cleval/hmean"
     search: Literal["grid", "random"] = "grid"
     trials: int = _within(50, 1, 100_000)

@@ -12,11 +12,10 @@ import numpy as np
 
 from doclab.config import Params, PostprocessParams
 from doclab.detection.dataset import load_ground_truth
+from doclab.detection.evaluator import DetectionEvaluator
 from doclab.detection.maps import cache_split_maps
 from doclab.detection.postprocess import Detection, db_postprocess
 from doclab.detection.search import MapCache, score_box_threshes
-from doclab.metrics.cleval.metric import CLEvalMetric
-from doclab.metrics.iou import IoUMetric
 
 BOX_THRESH_CURVE = tuple(round(0.1 * step, 1) for step in range(1, 10))
 
@@ -45,20 +44,14 @@ def score_images(cache: MapCache, ground_truth: dict, post: PostprocessParams
     """Post-process every cached map and score it, keeping the per-image results.
 
     Returns:
-        (split metrics, per-image rows, detections per image id).
+        (split metrics, per-image rows, detections per image id); metrics and rows are
+        `DetectionEvaluator.evaluate()` and `.per_image()`.
     """
-    cleval, iou = CLEvalMetric(mode="competition"), IoUMetric()
-    rows, found = [], {}
     detections = db_postprocess(cache.maps, post, scales=cache.scales, original_sizes=cache.original_sizes)
-    for key, image_detections in zip(cache.keys, detections):
-        polygons, ignore = ground_truth[key]
-        predicted = [d.points for d in image_detections]
-        scores = cleval.update(polygons, predicted)
-        iou.update(polygons, predicted, gt_ignore=ignore)
-        rows.append({"image": key, **{name: float(value) for name, value in scores.items()},
-                     "detections": len(predicted), "words": len(polygons)})
-        found[key] = image_detections
-    metrics = {name: float(value) for name, value in {**cleval.compute(), **iou.compute()}.items()}
+    evaluator = DetectionEvaluator(ground_truth)
+    evaluator.process(cache.keys, detections)
+    found = dict(zip(cache.keys, detections))
+    metrics, rows = evaluator.evaluate(), evaluator.per_image()
     return metrics, rows, found
 
 

@@ -21,15 +21,13 @@ import cv2
 import numpy as np
 
 from doclab.config import PostprocessParams, TuneParams, TuneSpace
-from doclab.detection.postprocess import Detection, db_postprocess
-from doclab.metrics.cleval.metric import CLEvalMetric
-from doclab.metrics.iou import IoUMetric
+from doclab.detection.evaluator import DetectionEvaluator, GroundTruth
+from doclab.detection.postprocess import db_postprocess
 
 # The searched keys, in the order grid candidates vary (the last fastest) and random draws are made.
 TUNED_KEYS = ("thresh", "box_thresh", "box_unclip_ratio", "polygon_unclip_ratio", "polygon")
 
 Candidate = dict[str, float | bool]
-GroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
 
 
 @dataclass(frozen=True)
@@ -123,17 +121,6 @@ def make_candidates(tune: TuneParams, seed: int) -> list[Candidate]:
     return random_candidates(tune.space, tune.trials, seed)
 
 
-def _metrics(cache: MapCache, ground_truth: GroundTruth, detections: Sequence[Sequence[Detection]]) -> dict[str, float]:
-    """CLEval (competition mode) and IoU-0.5 of per-image detections, as `evaluate_detector` scores them."""
-    cleval, iou = CLEvalMetric(mode="competition"), IoUMetric()
-    for key, found in zip(cache.keys, detections):
-        polygons, ignore = ground_truth[key]
-        predicted = [d.points for d in found]
-        cleval.update(polygons, predicted)
-        iou.update(polygons, predicted, gt_ignore=ignore)
-    return {name: float(value) for name, value in {**cleval.compute(), **iou.compute()}.items()}
-
-
 def score_postprocess(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams) -> dict[str, float]:
     """Post-process every cached map with one setting and score the polygons.
 
@@ -142,10 +129,12 @@ def score_postprocess(cache: MapCache, ground_truth: GroundTruth, postprocess: P
         ground_truth: `load_ground_truth(data_dir, split)`: {key: (polygons (N_i, 2), ignore flags)}.
         postprocess: the setting to score.
     Returns:
-        CLEval (competition mode) and IoU-0.5 metrics, plain floats.
+        CLEval (competition mode) and IoU-0.5 metrics, plain floats (`DetectionEvaluator.evaluate`).
     """
     detections = db_postprocess(cache.maps, postprocess, scales=cache.scales, original_sizes=cache.original_sizes)
-    return _metrics(cache, ground_truth, detections)
+    evaluator = DetectionEvaluator(ground_truth)
+    evaluator.process(cache.keys, detections)
+    return evaluator.evaluate()
 
 
 def score_box_threshes(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams,
@@ -161,8 +150,12 @@ def score_box_threshes(cache: MapCache, ground_truth: GroundTruth, postprocess: 
     """
     everything = dataclasses.replace(postprocess, box_thresh=0.0)
     detections = db_postprocess(cache.maps, everything, scales=cache.scales, original_sizes=cache.original_sizes)
-    return [_metrics(cache, ground_truth, [[d for d in found if d.score >= box_thresh] for found in detections])
-            for box_thresh in box_threshes]
+    evaluator, scores = DetectionEvaluator(ground_truth), []
+    for box_thresh in box_threshes:
+        evaluator.reset()
+        evaluator.process(cache.keys, [[d for d in found if d.score >= box_thresh] for found in detections])
+        scores.append(evaluator.evaluate())
+    return scores
 
 
 # Per worker process: the cache and ground truth, received once when the worker starts.
@@ -220,19 +213,24 @@ def best_index(scores: Sequence[dict[str, float]], metric: str) -> int:
 
 def search_postprocess(cache: MapCache, ground_truth: GroundTruth, untuned: PostprocessParams, tune: TuneParams,
                        seed: int) -> SearchResult:
-    """Score every candidate of `tune` (and the untuned baseline) on the cached maps.
+    """Score the written post-processing and, when `tune.enabled`, every candidate of `tune` on the cached maps.
+
+    The written `params.postprocess` is always the first candidate and wins ties, so the result is
+    never worse on validation than what the user wrote; with `tune.enabled: false` it is the only one.
 
     Args:
         cache: the validation maps.
         ground_truth: {key: (polygons, ignore flags)} for `cache.keys`.
         untuned: `params.postprocess`; each candidate replaces its tuned keys.
-        tune: search kind, space, trials, workers and the metric to maximise.
+        tune: enabled, search kind, space, trials, workers and the metric to maximise.
         seed: random-search seed (`params.seed`).
     Returns:
         The `SearchResult`.
     """
-    candidates = make_candidates(tune, seed)
-    settings = [untuned] + [dataclasses.replace(untuned, **candidate) for candidate in candidates]
-    untuned_scores, *scores = score_all(cache, ground_truth, settings, tune.workers)
+    written = {key: getattr(untuned, key) for key in TUNED_KEYS}
+    searched = make_candidates(tune, seed) if tune.enabled else []
+    candidates = [written] + [c for c in searched if {**written, **c} != written]
+    settings = [dataclasses.replace(untuned, **candidate) for candidate in candidates]
+    scores = score_all(cache, ground_truth, settings, tune.workers)
     index = best_index(scores, tune.metric)
-    return SearchResult(candidates, scores, untuned_scores, index, settings[index + 1])
+    return SearchResult(candidates, scores, scores[0], index, settings[index])

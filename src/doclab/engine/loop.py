@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from timm.utils import ModelEmaV3
@@ -26,44 +26,13 @@ from tqdm import tqdm
 from doclab.engine.checkpoint import BEST, LAST, load_checkpoint, resumable, rng_state, save_checkpoint, set_rng_state
 from doclab.engine.device import Runtime, peak_memory_mb
 from doclab.engine.distributed import DistInfo, broadcast, unwrap
+from doclab.engine.loop_config import LoopConfig
 from doclab.engine.optim import Schedule
 from doclab.engine.tracking import log_epoch, log_final, open_live
 
 StepFn = Callable[[nn.Module, Any], tuple[dict[str, Tensor], int]]
 ValidateFn = Callable[[nn.Module], dict[str, float]]
 EpochHook = Callable[[int, nn.Module], None]
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """How to train.
-
-    Attributes:
-        epochs: passes over the training loader.
-        checkpoint_dir: holds last.pt (every epoch) and best.pt (best weights so far).
-        fingerprint: hash of everything that shapes training; a checkpoint resumes only if equal.
-        monitor: validation metric that picks the best epoch, e.g. 'cleval/hmean'.
-        mode: 'max' when larger `monitor` is better, 'min' otherwise.
-        accumulation: micro-batches per optimizer step.
-        grad_clip: max global gradient norm; 0 disables clipping.
-        ema_decay: decay of an exponential moving average of the weights (validated and saved
-            instead of the raw weights); None disables EMA.
-        patience: stop after this many validations without improvement; 0 disables.
-        val_every: validate every this many epochs (and always after the last one).
-        desc: progress-bar label.
-    """
-
-    epochs: int
-    checkpoint_dir: Path
-    fingerprint: str
-    monitor: str
-    mode: Literal["max", "min"] = "max"
-    accumulation: int = 1
-    grad_clip: float = 0.0
-    ema_decay: float | None = None
-    patience: int = 0
-    val_every: int = 1
-    desc: str = "train"
 
 
 @dataclass

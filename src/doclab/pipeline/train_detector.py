@@ -25,6 +25,7 @@ from doclab.detection.dataset import (
     collate_detection,
     load_ground_truth,
 )
+from doclab.detection.evaluator import DetectionEvaluator
 from doclab.detection.loss import db_loss
 from doclab.detection.model import build_detector
 from doclab.detection.model_file import MODEL_FORMAT, init_from_detector
@@ -37,8 +38,6 @@ from doclab.engine.loading import seed_worker
 from doclab.engine.loop import LoopConfig, best_weights, fit
 from doclab.engine.optim import Schedule, build_optimizer, trainable
 from doclab.imports import code_files
-from doclab.metrics.cleval.metric import CLEvalMetric
-from doclab.metrics.iou import IoUMetric
 
 MONITOR = "cleval/hmean"
 # Params that shape training; the fingerprint also covers the data files and this code.
@@ -113,22 +112,16 @@ def evaluate_detector(module: nn.Module, loader: DataLoader, postprocess: Postpr
         runtime: device and autocast.
         ground_truth: `load_ground_truth(data_dir, split)`, in processed-image pixels.
     Returns:
-        `cleval/...` and `iou/...` metrics (plain floats).
+        `cleval/...` and `iou/...` metrics (plain floats), see `DetectionEvaluator`.
     """
-    cleval, iou = CLEvalMetric(mode="competition"), IoUMetric()
+    evaluator = DetectionEvaluator(ground_truth)
     for batch in loader:
         with runtime.autocast():
             probs = module(runtime.images(batch["image"]))
         maps = probs[:, 0].float().cpu().numpy()
-        detections = db_postprocess(maps, postprocess, scales=batch["scale"],
-                                    original_sizes=batch["original_size"])
-        for key, found in zip(batch["key"], detections):
-            polygons, ignore = ground_truth[key]
-            predicted = [d.points for d in found]
-            cleval.update(polygons, predicted)
-            iou.update(polygons, predicted, gt_ignore=ignore)
-    metrics = {**cleval.compute(), **iou.compute()}
-    return {name: float(value) for name, value in metrics.items()}
+        evaluator.process(batch["key"], db_postprocess(maps, postprocess, scales=batch["scale"],
+                                                       original_sizes=batch["original_size"]))
+    return evaluator.evaluate()
 
 
 def _datasets(params: Params, data_dir: Path) -> tuple[DetectionDataset, DetectionDataset]:

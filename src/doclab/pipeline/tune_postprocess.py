@@ -32,7 +32,7 @@ class TuneResult:
         best: metrics of the tuned setting.
         untuned: metrics of `params.postprocess`.
         best_params: the tuned keys of the winner.
-        candidates: candidates scored (the untuned baseline not counted).
+        candidates: candidates scored (the written `postprocess` first).
         cache_seconds: the one detector pass over the validation split.
         search_seconds: scoring every candidate and the baseline.
     """

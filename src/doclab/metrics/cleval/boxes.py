@@ -1,7 +1,7 @@
 """Turn raw GT/detection polygons into what CLEval scores: integer polygons, character
 counts, pseudo-character centres (PCCs) and the price of an unmatched detection.
 
-Two variants (see the facts file in `shared/data/cleval_reference/README.md`):
+Two variants (see docs/cleval.md, whose numbered facts the comments cite):
 - "competition": the receipt competition's polygon CLEval. Transcriptions are ignored; a box
   holds round(0.5 + max(ar, 1/ar)) characters (cap 100) with `ar` from the minimum-area
   rectangle (`cleval_hull`); PCCs are interpolated along the top and bottom polylines.
@@ -59,7 +59,7 @@ class Detections:
     mode: Mode
 
     def false_positive_chars(self, rows: np.ndarray) -> np.ndarray:
-        """Characters charged for each unmatched detection in `rows` (facts file, fact 8)."""
+        """Characters charged for each unmatched detection in `rows` (docs/cleval.md, fact 8)."""
         if len(rows) == 0:
             return np.zeros(0, dtype=np.int64)
         if self.mode == "competition":

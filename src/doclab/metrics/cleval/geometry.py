@@ -134,7 +134,7 @@ def points_in_polygons(xy: np.ndarray, polygons: np.ndarray, ip: np.ndarray, ik:
 
     Same arithmetic, in the same order, as Polygon3's `isInside` (the classic PNPOLY loop)
     used by both reference implementations, so boundary points fall the same way:
-    left/top edges inside, right/bottom edges outside (facts file, fact 3).
+    left/top edges inside, right/bottom edges outside (docs/cleval.md, fact 3).
 
     Args:
         xy: (P, 2) points.

@@ -4,7 +4,7 @@ The variant runs rotating calipers over scipy's convex hull of the float32 point
 float32 arithmetic (numpy 2 keeps float32 scalars float32, NEP 50), keeps the first hull edge
 of minimum rectangle area (strict `<`), and calls `ar` = side across that edge / side along
 it, capped at 100. A box's character count and the cost of an unmatched detection are
-functions of `ar` (facts file, facts 1 and 8). Rectangles tie on all four edges, so the
+functions of `ar` (docs/cleval.md, facts 1 and 8). Rectangles tie on all four edges, so the
 hull's start vertex (`cleval_qhull`) and the last bit of float32 rounding decide between
 `ar` and 1/`ar`; both are reproduced where they matter.
 """

@@ -23,7 +23,7 @@ from doclab.metrics.cleval.boxes import Detections, GroundTruth, Mode, prepare_d
 from doclab.metrics.cleval.geometry import box_overlap_pairs, points_in_polygons
 from doclab.metrics.cleval.overlap import intersection_areas
 
-AREA_PRECISION_CONSTRAINT = 0.3  # Baek et al. 2020; facts file, fact 6
+AREA_PRECISION_CONSTRAINT = 0.3  # Baek et al. 2020; docs/cleval.md, fact 6
 
 
 @dataclass
@@ -46,7 +46,7 @@ class CharCounts:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def scores(self) -> tuple[float, float, float]:
-        """(recall, precision, hmean); 0 where a denominator is 0 (facts file, fact 7)."""
+        """(recall, precision, hmean); 0 where a denominator is 0 (docs/cleval.md, fact 7)."""
         found = self.num_char_tp
         recall = max(0, found - self.gran_score_recall) / self.num_char_gt if self.num_char_gt else 0.0
         precision = max(0, found - self.gran_score_precision) / self.num_char_det if self.num_char_det else 0.0

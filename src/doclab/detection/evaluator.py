@@ -1,0 +1,83 @@
+"""The one detection evaluator: per-image polygons -> CLEval (competition mode) and IoU-0.5 over a split.
+
+    evaluator = DetectionEvaluator(load_ground_truth(data_dir, "val"))
+    for batch in batches:
+        evaluator.process(batch_keys, batch_detections)   # per image: Detections or (N, 2) point arrays
+    evaluator.evaluate()   # {"cleval/hmean": ..., "cleval_global/...": ..., "iou/hmean": ...}
+    evaluator.per_image()  # [{"image", "recall", "precision", "hmean", "detections", "words"}, ...]
+
+Training validation (`evaluate_detector`), the post-processing search (`detection.search`) and the
+evaluate stage (`detection.evaluation`) all score through it, so their numbers cannot drift apart.
+Detectron2-style: `reset`, then `process` any number of times, then `evaluate`.
+
+No torch here: the search's worker processes import it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from doclab.detection.postprocess import Detection
+from doclab.metrics.cleval.metric import CLEvalMetric
+from doclab.metrics.iou import IoUMetric
+
+GroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
+
+
+def _points(found: Detection | np.ndarray) -> np.ndarray:
+    return found.points if isinstance(found, Detection) else found
+
+
+class DetectionEvaluator:
+    """Accumulates CLEval (competition mode) and IoU-0.5 over images; `evaluate` scores all seen since `reset`.
+
+    CLEval's competition mode has no don't-care regions, so the GT ignore flags go to IoU only.
+
+    Args:
+        ground_truth: `load_ground_truth(data_dir, split)`: {key: (polygons (N_i, 2), ignore flags)},
+            in the same pixels as the detections.
+    """
+
+    def __init__(self, ground_truth: GroundTruth) -> None:
+        self.ground_truth = ground_truth
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all images seen so far."""
+        self._cleval = CLEvalMetric(mode="competition")
+        self._iou = IoUMetric()
+        self._rows: list[dict] = []
+
+    def process(self, keys: Sequence[str], detections: Sequence[Sequence[Detection | np.ndarray]]) -> None:
+        """Score a batch of images and add them to the running totals.
+
+        Args:
+            keys: image keys of `ground_truth`, one per image.
+            detections: per image, its `Detection`s or (M_j, 2) point arrays, in the detector's order.
+        Raises:
+            ValueError: `keys` and `detections` differ in length, or non-finite coordinates.
+            KeyError: a key without ground truth.
+        """
+        if len(keys) != len(detections):
+            raise ValueError(f"DetectionEvaluator.process: {len(keys)} keys but {len(detections)} detection lists")
+        for key, found in zip(keys, detections):
+            polygons, ignore = self.ground_truth[key]
+            predicted = [_points(d) for d in found]
+            scores = self._cleval.update(polygons, predicted)
+            self._iou.update(polygons, predicted, gt_ignore=ignore)
+            self._rows.append({"image": key, **{name: float(value) for name, value in scores.items()},
+                               "detections": len(predicted), "words": len(polygons)})
+
+    def evaluate(self) -> dict[str, float]:
+        """`cleval/...`, `cleval_global/...` and `iou/...` metrics of every image processed, plain floats."""
+        metrics = {**self._cleval.compute(), **self._iou.compute()}
+        return {name: float(value) for name, value in metrics.items()}
+
+    def per_image(self) -> list[dict]:
+        """One {"image", "recall", "precision", "hmean", "detections", "words"} row per image, in process order.
+
+        recall/precision/hmean are the image's CLEval (competition) scores; detections and words count
+        its predicted and GT polygons.
+        """
+        return [dict(row) for row in self._rows]
