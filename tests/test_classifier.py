@@ -282,7 +282,7 @@ def test_member_training_writes_loadable_outputs_deterministically_and_resumes(p
     assert logits.splits["test"].labels.tolist() == [table.labels[i] for i in table.ids["test"]]
     model, info = load_classifier(out / "model.pt")
     assert info["name"] == TINY and info["classes"] == list(CLASSES) and info["params"]["seed"] == 3
-    assert load_checkpoint(out / "model.pt")["format"] == "doclab-classifier-v1"
+    assert {k: load_checkpoint(out / "model.pt")[k] for k in ("format", "kind")} == {"format": "doclab.model/1", "kind": "classifier"}
     dataset = ClassificationDataset(processed, "val", 32, build_eval_transform(32))
     with torch.no_grad():
         again = model(torch.stack([dataset[i][0] for i in range(3)]))

@@ -292,3 +292,16 @@ def test_epoch_hook_runs_in_train_mode_before_each_epoch_and_again_after_resume(
     model = run(Validator(data))
     assert calls[2:] == [(1, True), (2, True)]  # the resumed run sets its epoch's state up again
     assert not torch.equal(model[0].weight, initial)
+
+
+def test_one_model_file_format_with_kind_and_legacy_tags(tmp_path):
+    from doclab.engine.checkpoint import CheckpointError, read_model_file, save_model_file
+
+    save_model_file(tmp_path / "d.pt", "detector", {"state_dict": {"w": torch.ones(2)}})
+    saved = read_model_file(tmp_path / "d.pt", "detector")
+    assert saved["format"] == "doclab.model/1" and saved["kind"] == "detector" and torch.equal(saved["state_dict"]["w"], torch.ones(2))
+    with pytest.raises(CheckpointError, match=r"d\.pt: not a doclab classifier file"):
+        read_model_file(tmp_path / "d.pt", "classifier")
+    for kind, legacy in (("detector", "doclab.detector/1"), ("classifier", "doclab-classifier-v1")):
+        torch.save({"format": legacy, "state_dict": {}}, tmp_path / f"{kind}.pt")
+        assert read_model_file(tmp_path / f"{kind}.pt", kind)["format"] == legacy

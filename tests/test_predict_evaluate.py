@@ -14,9 +14,8 @@ from doclab.cli import main
 from doclab.config import Params, PostprocessParams, build, to_dict
 from doclab.detection.evaluation import submission_rows
 from doclab.detection.model import build_detector
-from doclab.detection.model_file import MODEL_FORMAT
 from doclab.detection.postprocess import Detection
-from doclab.engine.checkpoint import save_checkpoint
+from doclab.engine.checkpoint import MODEL_FORMAT, save_checkpoint
 from doclab.io import atomic_write_json
 from doclab.pipeline.ensemble import run_ensemble
 from doclab.plots.evaluate import GT_COLOUR, PRED_COLOUR, draw_overlay
@@ -83,7 +82,7 @@ def models(tmp_path) -> Path:
     params = build(Params, TINY)
     model = build_detector(params.model, params.detector, pretrained=False)
     save_checkpoint(tmp_path / "models/detector.pt", {
-        "format": MODEL_FORMAT, "backbone": params.model, "state_dict": model.state_dict(),
+        "format": MODEL_FORMAT, "kind": "detector", "backbone": params.model, "state_dict": model.state_dict(),
         "params": to_dict(params), "epoch": 1, "metrics": {}})
     atomic_write_json(tmp_path / "models/postprocess.json",
                       {**to_dict(PostprocessParams(thresh=0.2, box_thresh=0.2)), "metric": "cleval/hmean", "score": 0})

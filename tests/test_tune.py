@@ -16,7 +16,7 @@ from doclab.config import ConfigError, PostprocessParams, TuneParams, TuneSpace,
 from doclab.data.records import DataError
 from doclab.detection.maps import map_storage
 from doclab.detection.model import build_detector
-from doclab.detection.model_file import MODEL_FORMAT, load_postprocess
+from doclab.detection.model_file import load_postprocess
 from doclab.detection.search import (
     TUNED_KEYS,
     MapCache,
@@ -27,7 +27,7 @@ from doclab.detection.search import (
     score_postprocess,
     search_postprocess,
 )
-from doclab.engine.checkpoint import save_checkpoint
+from doclab.engine.checkpoint import MODEL_FORMAT, save_checkpoint
 from doclab.io import atomic_write_json
 from doclab.pipeline.preprocess import preprocess
 from doclab.pipeline.tune_postprocess import tune_postprocess
@@ -214,7 +214,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     preprocess(params, root, root / "processed", root / "data.json")
     torch.manual_seed(0)
     model = build_detector(params.model, params.detector, pretrained=False)
-    save_checkpoint(root / "detector.pt", {"format": MODEL_FORMAT, "backbone": params.model,
+    save_checkpoint(root / "detector.pt", {"format": MODEL_FORMAT, "kind": "detector", "backbone": params.model,
                                            "state_dict": model.state_dict(), "params": to_dict(params),
                                            "epoch": 1, "metrics": {}})
     return root, root / "params.yaml"

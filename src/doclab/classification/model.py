@@ -16,11 +16,11 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from doclab.config import ClassifierParams, ConfigError
-from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
+from doclab.engine.checkpoint import load_matching, read_model_file
 from doclab.engine.optim import Schedule
 from doclab.engine.timm_models import create_model
 
-MODEL_FORMAT = "doclab-classifier-v1"
+KIND = "classifier"
 WEIGHT_KEYS = ("state_dict", "sub_members")
 
 
@@ -158,10 +158,7 @@ def read_classifier_file(path: str | Path) -> dict[str, Any]:
         FileNotFoundError: no such file.
         CheckpointError: not weights-only, or not a classifier file.
     """
-    saved = load_checkpoint(path)
-    if saved.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path}: not a doclab classifier file (expected format {MODEL_FORMAT!r})")
-    return saved
+    return read_model_file(path, KIND)
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader
 
 from doclab.classification.data import apply_view
 from doclab.classification.logits import VIEWS, MemberLogits, SplitLogits, save_logits
-from doclab.classification.model import MODEL_FORMAT
+from doclab.classification.model import KIND
 from doclab.config import Params, to_dict
-from doclab.engine.checkpoint import save_checkpoint
+from doclab.engine.checkpoint import save_model_file
 from doclab.engine.device import Runtime
 from doclab.io import atomic_write_json
 from doclab.metrics.classification import ClassificationMetric
@@ -162,7 +162,7 @@ def write_member_outputs(params: Params, member: str, classes: Sequence[str], re
     save_logits(outputs["logits"], MemberLogits(tuple(classes), tuple(names), VIEWS, splits))
     # The main weights: the best epoch of the fold that validated best (the only fold, usually).
     main = max(results, key=lambda result: result.best_metrics.get(MONITOR, 0.0))
-    model_file = {"format": MODEL_FORMAT, "name": member, "classes": list(classes),
+    model_file = {"name": member, "classes": list(classes),
                   "image_size": params.classifier.image_size, "state_dict": main.best_weights,
                   "params": {**to_dict(params.classifier), "seed": params.seed}, "epoch": main.best_epoch,
                   "metrics": main.best_metrics}
@@ -170,7 +170,7 @@ def write_member_outputs(params: Params, member: str, classes: Sequence[str], re
         model_file["sub_members"] = [{"name": name, "fold": fold, "state_dict": weights}
                                      for fold, result in enumerate(results)
                                      for name, weights in zip(result.names, result.weights)]
-    save_checkpoint(outputs["model"], model_file)
+    save_model_file(outputs["model"], KIND, model_file)
     metrics = member_metrics(splits)
     atomic_write_json(outputs["metrics"], metrics)
     return metrics

@@ -12,17 +12,17 @@ from torch import nn
 
 from doclab.config import ConfigError, DetectorParams, PostprocessParams, build
 from doclab.detection.model import DBNet, build_detector
-from doclab.engine.checkpoint import CheckpointError, load_checkpoint, load_matching
+from doclab.engine.checkpoint import load_matching, read_model_file, save_model_file
 from doclab.io import read_json
 
-MODEL_FORMAT = "doclab.detector/1"
+KIND = "detector"
 
 
-def _read_detector_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    saved = load_checkpoint(path, map_location=map_location)
-    if saved.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path}: not a doclab detector file (expected format {MODEL_FORMAT!r})")
-    return saved
+def save_detector_file(path: str | Path, backbone: str, state_dict: dict, params: dict, epoch: int,
+                       metrics: dict[str, float]) -> None:
+    """models/detector.pt: weights, backbone name, the params it was trained with, best epoch and metrics."""
+    save_model_file(path, KIND, {"backbone": backbone, "state_dict": state_dict, "params": params, "epoch": epoch,
+                                 "metrics": metrics})
 
 
 def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[DBNet, dict[str, Any]]:
@@ -39,7 +39,7 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
         CheckpointError: not weights-only, or not a detector file.
     """
     path = Path(path)
-    saved = _read_detector_file(path)
+    saved = read_model_file(path, KIND)
     trained = saved["params"]
     detector = build(DetectorParams, trained["detector"], "detector")
     # The trained weights replace the backbone's anyway: never download or read the original ones.
@@ -61,7 +61,7 @@ def init_from_detector(model: nn.Module, path: Path, verbose: bool = True) -> li
     Raises:
         FileNotFoundError, CheckpointError: as `load_detector`.
     """
-    return load_matching(model, _read_detector_file(path)["state_dict"], path, verbose)
+    return load_matching(model, read_model_file(path, KIND)["state_dict"], path, verbose)
 
 
 # Keys of models/postprocess.json besides the PostprocessParams fields.

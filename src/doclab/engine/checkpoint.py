@@ -81,6 +81,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+# The one model-file format of doclab (models/detector.pt, models/classifier/<member>.pt): a weights-only
+# torch dict tagged with the format version and the kind of model. Files of the tags used before
+# version 1 of this format still load.
+MODEL_FORMAT = "doclab.model/1"
+LEGACY_FORMATS = {"detector": "doclab.detector/1", "classifier": "doclab-classifier-v1"}
+
+
+def save_model_file(path: str | Path, kind: str, contents: dict[str, Any]) -> None:
+    """Write a model file atomically: `contents` plus {"format": MODEL_FORMAT, "kind": kind}."""
+    save_checkpoint(path, {**contents, "format": MODEL_FORMAT, "kind": kind})
+
+
+def read_model_file(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A model file's dict (weights-only), checked to be a doclab `kind` file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: not weights-only, not a torch file, or not a doclab `kind` model file.
+    """
+    saved = load_checkpoint(path, map_location=map_location)
+    tagged = saved.get("format") == MODEL_FORMAT and saved.get("kind") == kind
+    if not tagged and saved.get("format") != LEGACY_FORMATS.get(kind):
+        raise CheckpointError(f"{path}: not a doclab {kind} file (expected format {MODEL_FORMAT!r}, kind {kind!r})")
+    return saved
+
+
 def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
     """Every random state training draws from, as tensors and plain values.
 

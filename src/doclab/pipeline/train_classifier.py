@@ -12,8 +12,6 @@ is such a run, with its own `fold<i>` checkpoint and dvclive subfolder.
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,14 +39,20 @@ from doclab.classification.outputs import (
 )
 from doclab.config import ClassifierParams, ConfigError, Params, to_dict
 from doclab.data.records import DataError
-from doclab.engine.batch import accumulation_steps, resolve_batch_size
-from doclab.engine.checkpoint import LAST, CheckpointError, fingerprint, load_checkpoint, save_checkpoint
+from doclab.engine.checkpoint import LAST, CheckpointError, load_checkpoint, save_checkpoint
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
-from doclab.engine.distributed import DistInfo, agree_min, init_distributed, shutdown, train_sampler, wrap_model
-from doclab.engine.loading import seed_worker
-from doclab.engine.loop import EpochHook, LoopConfig, StepFn, best_weights, fit
+from doclab.engine.distributed import DistInfo, init_distributed, shutdown, train_sampler, wrap_model
+from doclab.engine.loop import EpochHook, StepFn, best_weights, fit
 from doclab.engine.optim import build_optimizer, trainable
-from doclab.imports import code_files
+from doclab.engine.recipe import (
+    batch_plan,
+    loop_config,
+    probe_fn,
+    run_fingerprint,
+    seed_everything,
+    seeded_loader,
+    warmup_steps,
+)
 
 # The fingerprint covers these data files and the stage's code besides the params.
 DATA_FILES = ("splits.json", "labels.csv", "classes.json")
@@ -89,9 +93,8 @@ def _fingerprint(params: Params, member: str, fold: int, data_dir: Path, world_s
     settings.pop("members")
     config = {"classifier": settings, "seed": params.seed, "device": params.device, "member": member, "fold": fold,
               "world_size": world_size}
-    code = code_files(__name__)  # every file this stage runs, from its import closure: it cannot drift
     init = [Path(params.classifier.train.init_from)] if params.classifier.train.init_from else []
-    return fingerprint(config, [data_dir / name for name in DATA_FILES] + init + code)
+    return run_fingerprint(__name__, config, [data_dir / name for name in DATA_FILES] + init)
 
 
 def _snapshot_path(checkpoint_dir: Path, epoch: int) -> Path:
@@ -144,33 +147,22 @@ def _step_fn(settings: ClassifierParams, num_classes: int, weights: Tensor | Non
     return step
 
 
-def _probe_fn(model: nn.Module, dataset: Dataset, step: StepFn) -> Callable[[int], None]:
-    """`probe(batch)`: one forward + backward at that size, leaving weights, BN statistics and RNGs as they were."""
-    def probe(size: int) -> None:
-        saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-        with torch.random.fork_rng():
-            image, label = dataset[0]
-            try:
-                terms, _ = step(model, (torch.stack([image] * size), torch.tensor([label] * size)))
-                terms["loss"].backward()
-            finally:
-                model.zero_grad(set_to_none=True)
-                model.load_state_dict(saved)
-    return probe
+def _probe_batch(dataset: Dataset, size: int) -> tuple[Tensor, Tensor]:
+    image, label = dataset[0]
+    return torch.stack([image] * size), torch.tensor([label] * size)
 
 
 def _loader(job: _Job, dataset: Dataset, batch: int, train_labels: np.ndarray | None = None) -> DataLoader:
     """A seeded loader; with `train_labels` a shuffled (or class-balanced) training loader dropping the last
     incomplete batch (equal micro-batches keep accumulation exact)."""
-    generator = torch.Generator().manual_seed(job.params.seed)
+    generator = torch.Generator().manual_seed(job.params.seed)  # shared: the balanced sampler draws from it too
     sampler = None
     if train_labels is not None:
         sampler = train_sampler(dataset, job.info, job.params.seed)
         if job.params.classifier.weighted_sampler:
             sampler = balanced_sampler(train_labels, len(job.train_set.classes), generator)
-    return DataLoader(dataset, batch_size=batch, shuffle=train_labels is not None and sampler is None, sampler=sampler,
-                      num_workers=job.params.classifier.train.workers, worker_init_fn=seed_worker, generator=generator,
-                      drop_last=train_labels is not None, pin_memory=job.runtime.device.type == "cuda")
+    return seeded_loader(dataset, batch, job.params.classifier.train.workers, job.params.seed, job.runtime,
+                         train=train_labels is not None, sampler=sampler, generator=generator)
 
 
 def _optimization(model: nn.Module, settings: ClassifierParams, steps_per_epoch: int) -> tuple[
@@ -181,8 +173,7 @@ def _optimization(model: nn.Module, settings: ClassifierParams, steps_per_epoch:
     optimizer = build_optimizer(model, train.optimizer, train.lr, train.weight_decay, train.momentum)
     set_trainable(model, settings, 0)
     tuned_steps = (train.epochs - settings.freeze_epochs) * steps_per_epoch
-    # At most half the run warms up, so a short smoke run (epochs: 1) still decays.
-    warmup = min(round(train.warmup_epochs * steps_per_epoch), tuned_steps // 2)
+    warmup = warmup_steps(train.warmup_epochs, steps_per_epoch, tuned_steps)
     schedule = FineTuneSchedule(optimizer, train.scheduler, settings.freeze_epochs * steps_per_epoch, settings.lr_head,
                                 tuned_steps, steps_per_epoch, warmup)
     return optimizer, schedule
@@ -193,7 +184,7 @@ def _fit_fold(job: _Job, fold: int, indices: np.ndarray, checkpoint_dir: Path, l
     settings, runtime, info = job.params.classifier, job.runtime, job.info
     train = settings.train
     num_classes = len(job.train_set.classes)
-    _seed_everything(job.params.seed + fold)
+    seed_everything(job.params.seed + fold)
     model = build_classifier(job.member, num_classes, settings.pretrained)
     if train.init_from:
         init_from_classifier(model, train.init_from, verbose=info.is_main)
@@ -202,41 +193,30 @@ def _fit_fold(job: _Job, fold: int, indices: np.ndarray, checkpoint_dir: Path, l
     weights = class_weights(settings.class_weights, labels, num_classes)
     step = _step_fn(settings, num_classes, None if weights is None else weights.to(runtime.device), runtime)
     subset = Subset(job.train_set, indices.tolist())
-    per_process = math.ceil(train.effective_batch / info.world_size)
-    batch = resolve_batch_size(settings.batch_size, runtime.device, _probe_fn(model, subset, step), per_process)
-    batch = agree_min(batch, info, runtime.device)
-    accumulation = accumulation_steps(train.effective_batch, batch, info.world_size)
+    probe = probe_fn(model, lambda size: _probe_batch(subset, size), step)
+    batch, accumulation = batch_plan(settings.batch_size, train.effective_batch, runtime, info, probe)
     loader = _loader(job, subset, batch, labels)
     if len(loader) == 0:
         raise DataError(f"train split has {len(subset)} labelled image(s), fewer than one batch of {batch} per "
                         "process: lower classifier.batch_size")
     val_loader = _loader(job, job.val_set, batch)
     optimizer, schedule = _optimization(model, settings, math.ceil(len(loader) / accumulation))
-    run_fingerprint = _fingerprint(job.params, job.member, fold, job.data_dir, info.world_size)
+    expected = _fingerprint(job.params, job.member, fold, job.data_dir, info.world_size)
     if info.is_main:
         print(f"train_classifier: {job.member} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params, "
               f"{trainable(model.parameters()) / 1e6:.1f} M trainable) on {runtime.device}, fold {fold + 1}/"
               f"{settings.folds}: {len(subset)} train / {len(job.val_set)} val images, batch {batch} x "
               f"{accumulation} accumulation x {info.world_size} process(es), {train.epochs} epochs "
               f"({settings.freeze_epochs} head-only)")
-    config = LoopConfig(epochs=train.epochs, checkpoint_dir=checkpoint_dir, fingerprint=run_fingerprint,
-                        monitor=MONITOR, mode="max", accumulation=accumulation, grad_clip=train.grad_clip,
-                        ema_decay=train.ema_decay if train.ema else None, patience=train.patience,
-                        val_every=train.val_every, desc=job.member)
+    config = loop_config(train, checkpoint_dir, expected, MONITOR, accumulation, job.member)
     fit(wrap_model(model, info, runtime.device), loader, step,
         lambda module: evaluate_classifier(module, val_loader, runtime), optimizer, schedule, config, runtime,
-        live_dir, info, on_epoch_start=_epoch_hook(settings, checkpoint_dir, run_fingerprint, info.is_main))
+        live_dir, info, on_epoch_start=_epoch_hook(settings, checkpoint_dir, expected, info.is_main))
     if not info.is_main:
         return FoldResult(model, [], [], {}, {}, 0, batch)
     best = best_weights(checkpoint_dir)
-    names, sub_weights = _sub_members(job, checkpoint_dir, run_fingerprint)
+    names, sub_weights = _sub_members(job, checkpoint_dir, expected)
     return FoldResult(model, names, sub_weights, best["model"], best["metrics"], best["epoch"], batch)
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 def _train(params: Params, member: str, data_dir: Path, outputs: dict[str, Path], runtime: Runtime,

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from doclab.config import Params, PostprocessParams, to_dict
 from doclab.data.records import DataError
@@ -28,49 +27,33 @@ from doclab.detection.dataset import (
 from doclab.detection.evaluator import DetectionEvaluator
 from doclab.detection.loss import db_loss
 from doclab.detection.model import build_detector
-from doclab.detection.model_file import MODEL_FORMAT, init_from_detector
+from doclab.detection.model_file import init_from_detector, save_detector_file
 from doclab.detection.postprocess import db_postprocess
-from doclab.engine.batch import accumulation_steps, resolve_batch_size
-from doclab.engine.checkpoint import fingerprint, save_checkpoint
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
-from doclab.engine.distributed import DistInfo, agree_min, init_distributed, shutdown, train_sampler, wrap_model
-from doclab.engine.loading import seed_worker
-from doclab.engine.loop import LoopConfig, best_weights, fit
+from doclab.engine.distributed import DistInfo, init_distributed, shutdown, train_sampler, wrap_model
+from doclab.engine.loop import best_weights, fit
 from doclab.engine.optim import Schedule, build_optimizer, trainable
-from doclab.imports import code_files
+from doclab.engine.recipe import (
+    batch_plan,
+    loop_config,
+    probe_fn,
+    run_fingerprint,
+    seed_everything,
+    seeded_loader,
+    warmup_steps,
+)
 
 MONITOR = "cleval/hmean"
 # Params that shape training; the fingerprint also covers the data files and this code.
 TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector")
 
 
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
 def _fingerprint(params: Params, data_dir: Path, world_size: int) -> str:
     """Hash of the params read, the world size, the split/annotation files, init weights and the code."""
     plain = to_dict(params)
     config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size}
-    code = code_files(__name__)  # every file this stage runs, from its import closure: it cannot drift
     init = [Path(params.detector.train.init_from)] if params.detector.train.init_from else []
-    return fingerprint(config, [data_dir / "splits.json", data_dir / "annotations.json", *init, *code])
-
-
-def _loader(dataset: Dataset, batch: int, workers: int, seed: int, train: bool, info: DistInfo,
-            runtime: Runtime) -> DataLoader:
-    """A seeded loader: the generator fixes the shuffling order and every worker's RNG seed.
-
-    Training drops the last incomplete batch: equal micro-batches keep accumulation exact, and
-    BatchNorm statistics from a batch of one are noise.
-    """
-    sampler = train_sampler(dataset, info, seed) if train else None
-    return DataLoader(dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
-                      num_workers=workers, collate_fn=collate_detection, worker_init_fn=seed_worker,
-                      generator=torch.Generator().manual_seed(seed), drop_last=train,
-                      pin_memory=runtime.device.type == "cuda")
+    return run_fingerprint(__name__, config, [data_dir / "splits.json", data_dir / "annotations.json", *init])
 
 
 def _step_fn(params: Params, runtime: Runtime) -> Callable[[nn.Module, dict], tuple[dict[str, torch.Tensor], int]]:
@@ -84,21 +67,6 @@ def _step_fn(params: Params, runtime: Runtime) -> Callable[[nn.Module, dict], tu
             maps = model(images)
         return db_loss(maps, targets, **weights), len(images)
     return step
-
-
-def _probe_fn(model: nn.Module, dataset: Dataset, step: Callable) -> Callable[[int], None]:
-    """`probe(batch)`: one forward + backward at that size, leaving weights, BN statistics and RNGs as they were."""
-    def probe(size: int) -> None:
-        saved = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-        with torch.random.fork_rng(devices=[]):
-            batch = collate_detection([dataset[0]] * size)
-        try:
-            terms, _ = step(model, batch)
-            terms["loss"].backward()
-        finally:
-            model.zero_grad(set_to_none=True)
-            model.load_state_dict(saved)
-    return probe
 
 
 def evaluate_detector(module: nn.Module, loader: DataLoader, postprocess: PostprocessParams, runtime: Runtime,
@@ -132,19 +100,10 @@ def _datasets(params: Params, data_dir: Path) -> tuple[DetectionDataset, Detecti
     return train, val
 
 
-def _loop_config(params: Params, checkpoint_dir: Path, run_fingerprint: str, accumulation: int) -> LoopConfig:
-    train = params.detector.train
-    return LoopConfig(epochs=train.epochs, checkpoint_dir=checkpoint_dir, fingerprint=run_fingerprint,
-                      monitor=MONITOR, mode="max", accumulation=accumulation, grad_clip=train.grad_clip,
-                      ema_decay=train.ema_decay if train.ema else None, patience=train.patience,
-                      val_every=train.val_every, desc="detector")
-
-
 def _write_model(model_out: Path, checkpoint_dir: Path, params: Params) -> dict[str, float]:
     """models/detector.pt from best.pt: weights, backbone name, params; returns the best metrics."""
     best = best_weights(checkpoint_dir)
-    save_checkpoint(model_out, {"format": MODEL_FORMAT, "backbone": params.model, "state_dict": best["model"],
-                                "params": to_dict(params), "epoch": best["epoch"], "metrics": best["metrics"]})
+    save_detector_file(model_out, params.model, best["model"], to_dict(params), best["epoch"], best["metrics"])
     return {**best["metrics"], "best_epoch": best["epoch"]}
 
 
@@ -157,22 +116,21 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
     runtime.prepare_model(model)
     step = _step_fn(params, runtime)
     settings = params.detector.train
-    per_process = math.ceil(settings.effective_batch / info.world_size)
-    batch = resolve_batch_size(params.batch_size, runtime.device, _probe_fn(model, train_set, step), per_process)
-    batch = agree_min(batch, info, runtime.device)
-    accumulation = accumulation_steps(settings.effective_batch, batch, info.world_size)
-    train_loader = _loader(train_set, batch, settings.workers, params.seed, True, info, runtime)
+    probe = probe_fn(model, lambda size: collate_detection([train_set[0]] * size), step)
+    batch, accumulation = batch_plan(params.batch_size, settings.effective_batch, runtime, info, probe)
+    train_loader = seeded_loader(train_set, batch, settings.workers, params.seed, runtime, train=True,
+                                 sampler=train_sampler(train_set, info, params.seed), collate=collate_detection)
     if len(train_loader) == 0:
         raise DataError(f"train split has {len(train_set)} detection image(s), fewer than one batch of {batch} "
                         f"per process: lower batch_size")
-    val_loader = _loader(val_set, batch, settings.workers, params.seed, False, info, runtime)
+    val_loader = seeded_loader(val_set, batch, settings.workers, params.seed, runtime, train=False,
+                               collate=collate_detection)
     ground_truth = load_ground_truth(data_dir, "val")
     optimizer = build_optimizer(model, settings.optimizer, settings.lr, settings.weight_decay, settings.momentum)
     steps_per_epoch = math.ceil(len(train_loader) / accumulation)
     total_steps = settings.epochs * steps_per_epoch
-    # At most half the run warms up, so a short smoke run (epochs: 1) still decays.
-    warmup_steps = min(round(settings.warmup_epochs * steps_per_epoch), total_steps // 2)
-    schedule = Schedule(optimizer, settings.scheduler, total_steps, steps_per_epoch, warmup_steps, mode="max")
+    schedule = Schedule(optimizer, settings.scheduler, total_steps, steps_per_epoch,
+                        warmup_steps(settings.warmup_epochs, steps_per_epoch, total_steps), mode="max")
     if info.is_main:
         print(f"train_detector: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
               f"{runtime.device}, {len(train_set)} train / {len(val_set)} val images, batch {batch} x "
@@ -180,7 +138,8 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
     expected = _fingerprint(params, data_dir, info.world_size)
     fit(wrap_model(model, info, runtime.device), train_loader, step,
         lambda module: evaluate_detector(module, val_loader, params.detector.val_postprocess, runtime, ground_truth),
-        optimizer, schedule, _loop_config(params, checkpoint_dir, expected, accumulation), runtime, live_dir, info)
+        optimizer, schedule, loop_config(settings, checkpoint_dir, expected, MONITOR, accumulation, "detector"), runtime,
+        live_dir, info)
     return _write_model(model_out, checkpoint_dir, params) if info.is_main else {}
 
 
@@ -206,7 +165,7 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
     device = choose_device(params.device)
     info = init_distributed(device)
     runtime = make_runtime(device, params.detector.train.amp, params.detector.train.channels_last)
-    _seed_everything(params.seed)
+    seed_everything(params.seed)
     try:
         with deterministic(device.type == "cpu"):
             return _train(params, Path(data_dir), Path(model_out), Path(checkpoint_dir), Path(live_dir), runtime, info)

@@ -9,7 +9,17 @@ import numpy as np
 from PIL import ImageFont
 
 from doclab.data.synthetic import text
-from doclab.data.synthetic.canvas import FONT_FILES, Color, PageCanvas, accent_color, ink_color, line_height, load_font, shrink_to_fit, tint
+from doclab.data.synthetic.canvas import (
+    FONT_FILES,
+    Color,
+    PageCanvas,
+    accent_color,
+    ink_color,
+    line_height,
+    load_font,
+    shrink_to_fit,
+    tint,
+)
 from doclab.data.synthetic.marks import draw_logo, draw_signature
 
 FIELD_VALUES: dict[str, Callable[[np.random.Generator], str]] = {

@@ -6,7 +6,17 @@ import numpy as np
 from PIL import ImageFont
 
 from doclab.data.synthetic import text
-from doclab.data.synthetic.canvas import FONT_FILES, MIN_FONT_PX, Color, PageCanvas, accent_color, ink_color, line_height, load_font, tint
+from doclab.data.synthetic.canvas import (
+    FONT_FILES,
+    MIN_FONT_PX,
+    Color,
+    PageCanvas,
+    accent_color,
+    ink_color,
+    line_height,
+    load_font,
+    tint,
+)
 from doclab.data.synthetic.marks import draw_logo, draw_stamp
 
 TABLE_COLUMNS = ("#", "Description", "Qty", "Unit price", "Amount")

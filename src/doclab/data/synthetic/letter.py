@@ -6,7 +6,16 @@ import numpy as np
 from PIL import ImageFont
 
 from doclab.data.synthetic import text
-from doclab.data.synthetic.canvas import FONT_FILES, Color, PageCanvas, accent_color, ink_color, line_height, load_font, tint
+from doclab.data.synthetic.canvas import (
+    FONT_FILES,
+    Color,
+    PageCanvas,
+    accent_color,
+    ink_color,
+    line_height,
+    load_font,
+    tint,
+)
 from doclab.data.synthetic.marks import draw_logo, draw_signature
 
 JOB_TITLES = ("Head of Finance", "Customer Relations Manager", "Managing Director", "Legal Counsel", "Account Manager")
