@@ -210,10 +210,14 @@ def test_pickle_bomb_is_refused_without_running_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.save({"model": _Bomb()}, tmp_path / "bomb.pt")
     (tmp_path / "raw.pkl").write_bytes(pickle.dumps(_Bomb(), protocol=2))
-    for name in ("bomb.pt", "raw.pkl"):
+    (tmp_path / "random.pt").write_bytes(os.urandom(4096))
+    expected = {"bomb.pt": "refusing to load {} (not a weights-only checkpoint)",
+                "raw.pkl": "{}: not a torch checkpoint (no zip archive)",
+                "random.pt": "{}: not a torch checkpoint (no zip archive)"}
+    for name, message in expected.items():
         with pytest.raises(CheckpointError) as info:
             load_checkpoint(tmp_path / name)
-        assert str(info.value) == f"refusing to load {tmp_path / name} (not a weights-only checkpoint)"
+        assert str(info.value) == message.format(tmp_path / name)
     assert not (tmp_path / "pwned").exists()
 
 

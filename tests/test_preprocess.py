@@ -370,7 +370,7 @@ def test_out_of_bounds_points_are_clipped_not_an_error(make_dataset, write_param
     assert got["rejected"]["rejected"] == []
     assert got["rejected"]["clipped"] == [{
         "item": "docs/doc_000.jpg word 1",
-        "reason": "points outside the 128x96 image clipped (by up to 8.0 px)"}]
+        "reason": "points outside the 160x120 image clipped (by up to 10.0 px)"}]
     assert stats["clipped"] == 1 and stats["rejected"] == 0
     assert got["annotations"]["docs/doc_000.jpg"]["words"]["0001"]["points"] == [[0, 8], [128, 8], [128, 24], [0, 24]]
 

@@ -6,12 +6,21 @@ import json
 import sys
 from pathlib import Path
 
-from doclab.config import load_params
+from doclab.config import ConfigError, load_params
 from doclab.errors import exit_on_error
 
 
 def _check_params(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
+    params = load_params(args.params)  # the schema: no torch, well under a second
+    from doclab.detection.backbone import feature_levels  # only the model names need timm (and torch)
+    from doclab.engine.timm_models import check_known
+
+    try:
+        feature_levels(params.model)
+        for member in params.classifier.members:
+            check_known(member, "classifier.members")
+    except ConfigError as exc:
+        raise ConfigError(f"{args.params}: {exc}") from None
     print(f"{args.params}: ok (model={params.model}, image_size={params.image_size}, "
           f"batch_size={params.batch_size}, data.source={params.data.source})")
     return 0
@@ -20,7 +29,10 @@ def _check_params(args: argparse.Namespace) -> int:
 def _eval_det(args: argparse.Namespace) -> int:
     from doclab.metrics.files import evaluate_ufo
 
-    metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode)
+    notes: list[str] = []
+    metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode, notes=notes)
+    for line in notes:
+        print(f"warning: {line}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
     else:
@@ -41,14 +53,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from doclab.predict import predict
+    from doclab.predict import NOTHING_WRITTEN, predict
 
     failures = predict(args.paths, args.out, args.models, batch_size=args.batch_size, device=args.device,
                        overlays=not args.no_overlays)
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
-    print(f"{args.out}: predictions.json, submission.csv{', classes.csv' if (args.out / 'classes.csv').exists() else ''}"
-          f"{', overlays/' if not args.no_overlays else ''} ({len(failures)} input(s) failed)")
+    if not any(line.endswith(NOTHING_WRITTEN) for line in failures):
+        print(f"{args.out}: predictions.json, submission.csv"
+              f"{', classes.csv' if (args.out / 'classes.csv').exists() else ''}"
+              f"{', overlays/' if not args.no_overlays else ''} ({len(failures)} input(s) failed)")
     return 1 if failures else 0
 
 
@@ -145,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--models", type=Path, default=Path("models"),
                      help="folder with detector.pt, postprocess.json, ensemble.json and classifier/ (dvc repro)")
-    run.add_argument("--batch-size", type=int, default=4)
+    run.add_argument("--batch-size", type=_positive, default=4)
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     run.set_defaults(handler=_predict)

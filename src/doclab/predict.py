@@ -23,7 +23,7 @@ from doclab.detection.model_file import load_detector, load_postprocess
 from doclab.detection.postprocess import Detection, db_postprocess
 from doclab.engine.device import Runtime, choose_device, make_runtime
 from doclab.engine.loading import normalise
-from doclab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from doclab.io import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
 from doclab.plots.evaluate import draw_overlay
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -117,29 +117,16 @@ def _overlay(image: np.ndarray, item: Prediction) -> bytes:
     return cv2.imencode(".png", draw_overlay(bgr, [], [], [d.points for d in item.detections], caption))[1].tobytes()
 
 
-def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: int = 4, device: str = "auto",
-            overlays: bool = True) -> list[str]:
-    """Detect text and classify every image; write predictions.json, submission.csv, classes.csv, overlays/.
+NOTHING_WRITTEN = "no input could be read, the folder was left as it was"
 
-    Args:
-        paths: image files and/or folders (searched recursively).
-        out_dir: created if needed.
-        models_dir: holds detector.pt, postprocess.json and, for classification, ensemble.json and classifier/.
-        batch_size: images per forward pass.
-        device: auto | cpu | cuda.
-        overlays: write overlays/<key>.png (predicted polygons and the class).
-    Returns:
-        One line per input that failed (unreadable image, missing path); the others are still written.
-    Raises:
-        FileNotFoundError: models missing (run `dvc repro` first).
-    """
-    if not (models_dir / "detector.pt").is_file():
-        raise FileNotFoundError(f"{models_dir / 'detector.pt'}: no trained detector (run `dvc repro` first)")
-    runtime = make_runtime(choose_device(device), amp=True, channels_last=True)
-    detector = DetectorPredictor(models_dir, runtime)
-    classifier: EnsemblePredictor | None = load_ensemble_predictor(models_dir, runtime)
-    found, failures = find_images(paths)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+class _NothingRead(Exception):
+    """Every input failed: nothing to write."""
+
+
+def _predict_into(tmp: Path, found: list, batch_size: int, detector: DetectorPredictor,
+                  classifier: EnsemblePredictor | None, failures: list[str], overlays: bool) -> list[Prediction]:
+    """Run the models over `found` in batches; overlays go to `tmp`/overlays, failed reads to `failures`."""
     predictions = []
     for batch in tqdm(list(_batches(found, batch_size)), desc="predict", unit="batch", file=sys.stderr):
         readable = []
@@ -158,6 +145,41 @@ def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: 
             predictions.append(item)
             if overlays:
                 name = key.replace("/", "_").rsplit(".", 1)[0] + ".png"
-                atomic_write_bytes(out_dir / "overlays" / name, _overlay(image, item))
-    _write_outputs(predictions, out_dir, classifier.classes if classifier is not None else None)
+                atomic_write_bytes(tmp / "overlays" / name, _overlay(image, item))
+    return predictions
+
+
+def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: int = 4, device: str = "auto",
+            overlays: bool = True) -> list[str]:
+    """Detect text and classify every image; write predictions.json, submission.csv, classes.csv, overlays/.
+
+    Args:
+        paths: image files and/or folders (searched recursively).
+        out_dir: created if needed.
+        models_dir: holds detector.pt, postprocess.json and, for classification, ensemble.json and classifier/.
+        batch_size: images per forward pass.
+        device: auto | cpu | cuda.
+        overlays: write overlays/<key>.png (predicted polygons and the class).
+    Returns:
+        One line per input that failed (unreadable image, missing path); the others are still written.
+        When every input failed, `out_dir` is left untouched (and a line says so).
+    Raises:
+        FileNotFoundError: models missing (run `dvc repro` first).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out {out_dir}: is a file, expected a folder")
+    if not (models_dir / "detector.pt").is_file():
+        raise FileNotFoundError(f"{models_dir / 'detector.pt'}: no trained detector (run `dvc repro` first)")
+    runtime = make_runtime(choose_device(device), amp=True, channels_last=True)
+    detector = DetectorPredictor(models_dir, runtime)
+    classifier: EnsemblePredictor | None = load_ensemble_predictor(models_dir, runtime)
+    found, failures = find_images(paths)
+    try:
+        with atomic_directory(out_dir) as tmp:  # the folder is replaced as a unit, or not at all
+            predictions = _predict_into(tmp, found, batch_size, detector, classifier, failures, overlays)
+            if not predictions:
+                raise _NothingRead
+            _write_outputs(predictions, tmp, classifier.classes if classifier is not None else None)
+    except _NothingRead:
+        failures.append(f"{out_dir}: {NOTHING_WRITTEN}")
     return failures

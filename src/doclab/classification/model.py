@@ -16,7 +16,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from doclab.config import ClassifierParams, ConfigError
-from doclab.engine.checkpoint import load_matching, read_model_file
+from doclab.engine.checkpoint import load_matching, load_weights, read_model_file
 from doclab.engine.optim import Schedule
 from doclab.engine.timm_models import create_model
 
@@ -175,7 +175,7 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tup
     """
     saved = read_classifier_file(path)
     model = build_classifier(saved["name"], len(saved["classes"]), pretrained=False)
-    model.load_state_dict(saved["state_dict"])
+    load_weights(model, saved["state_dict"], path, saved["name"])
     return model.to(device).eval(), {key: value for key, value in saved.items() if key not in WEIGHT_KEYS}
 
 

@@ -16,6 +16,7 @@ from doclab.classification.data import apply_view, build_eval_transform
 from doclab.classification.ensemble.combine import apply_ensemble
 from doclab.classification.logits import TTA_VIEWS
 from doclab.classification.model import build_classifier, read_classifier_file
+from doclab.engine.checkpoint import load_weights
 from doclab.engine.device import Runtime
 from doclab.engine.loading import normalise
 from doclab.io import read_json
@@ -67,7 +68,7 @@ def _member_models(path: Path, runtime: Runtime) -> dict[str, tuple[list[nn.Modu
     grouped: dict[str, tuple[list[nn.Module], int]] = {}
     for entry in entries:
         model = build_classifier(saved["name"], len(saved["classes"]), pretrained=False)
-        model.load_state_dict(entry["state_dict"])
+        load_weights(model, entry["state_dict"], path, saved["name"])
         model.to(runtime.device).eval()
         runtime.prepare_model(model)
         grouped.setdefault(entry["name"], ([], int(saved["image_size"])))[0].append(model)

@@ -62,6 +62,22 @@ _ParamsLoader.yaml_implicit_resolvers = {
 _ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+def _unique_mapping(loader: _ParamsLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping whose repeated keys are an error (PyYAML would silently keep the last value)."""
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (lines {seen[key] + 1} and {key_node.start_mark.line + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=True)
+
+
+_ParamsLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def read_yaml(text: str):
     """Parse YAML as DVC writes it (YAML 1.2 floats), with only plain types (no tags run code)."""
     return yaml.load(text, Loader=_ParamsLoader)
@@ -82,10 +98,14 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = read_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}:{line} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if raw is None:
+        raise ConfigError(f"{path}: no params in the file (empty or only comments)")
     try:
         return build(Params, raw)
     except ConfigError as exc:

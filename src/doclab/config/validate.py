@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
@@ -53,6 +54,8 @@ def _fail(key: str, value: Any, tp: Any, hint: str = "") -> ConfigError:
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        if value is None:  # `detector: null` (or a key left empty) would silently mean "all defaults"
+            raise ConfigError(f"{key}: got null, expected a mapping of keys (delete the key for the defaults)")
         return build(tp, value, key)
     if origin is Literal:
         if value in get_args(tp) and type(value) in {type(a) for a in get_args(tp)}:
@@ -74,6 +77,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         (item_tp,) = get_args(tp)
         return tuple(_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: got {value!r}, expected a finite number")
         return float(value)
     if tp in (bool, int, str) and type(value) is tp:
         return value

@@ -21,12 +21,14 @@ def normalise_order(points: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(points)
 
 
-def check_polygon(points: np.ndarray, width: int, height: int, min_side: float) -> tuple[np.ndarray | None, str]:
+def check_polygon(points: np.ndarray, width: int, height: int, min_side: float,
+                  scale: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray | None, str]:
     """Validate one polygon against an image of size (width, height).
 
     Args:
         points: (N, 2) polygon in image pixels.
         width, height: image size the points refer to.
+        scale: how far `points` were resized from the source image (for messages in source pixels).
         min_side: polygons whose minimum-area rectangle is thinner than this are degenerate.
     Returns:
         (clean points or None, message). With points: message is '' or a note that points were
@@ -42,7 +44,9 @@ def check_polygon(points: np.ndarray, width: int, height: int, min_side: float) 
         outside = float(np.abs(clipped - points).max())
         if shapely.Polygon(points).is_valid and shapely.Polygon(clipped).area <= 0:
             return None, "polygon lies outside the image"
-        note = f"points outside the {width}x{height} image clipped (by up to {outside:.1f} px)"
+        source_w, source_h = round(width / scale[0]), round(height / scale[1])
+        note = (f"points outside the {source_w}x{source_h} image clipped "
+                f"(by up to {outside / min(scale):.1f} px)")
     polygon = shapely.Polygon(clipped)
     # A bow-tie's two lobes have opposite signs, so its raw area can be 0: measure the repaired shape.
     if shapely.make_valid(polygon).area <= 0:

@@ -83,7 +83,7 @@ def _clean_words(item: Item, words: tuple[Word, ...], scale: tuple[float, float]
         points = points * np.asarray(scale)
         # Degenerate means degenerate in the source image: words that only become thin
         # through downscaling are kept (the training targets ignore too-small text).
-        clean, message = check_polygon(points, size[0], size[1], min_side * min(scale))
+        clean, message = check_polygon(points, size[0], size[1], min_side * min(scale), scale)
         where = f"{item.id} word {index + 1}"
         if clean is None:
             problems.append(Rejection(where, message))

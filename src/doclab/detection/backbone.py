@@ -5,6 +5,7 @@ so any timm model with `features_only` support and four distinct strides plugs i
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import timm
@@ -101,7 +102,7 @@ def create_backbone(name: str, pretrained: bool = False, weights_path: str = "")
         ValueError: fewer than four strides, or weights that do not fit the model.
         FileNotFoundError: `weights_path` does not exist.
     """
-    levels = _levels_of(name)
+    levels = feature_levels(name)
     body = create_model(name, "model", "pretrained", pretrained and not weights_path,
                         offline_hint=" and set `detector.backbone_weights: path/to/model.safetensors`",
                         features_only=True, out_indices=levels)
@@ -110,7 +111,8 @@ def create_backbone(name: str, pretrained: bool = False, weights_path: str = "")
     return Backbone(body, name)
 
 
-def _levels_of(name: str) -> tuple[int, ...]:
+def feature_levels(name: str) -> tuple[int, ...]:
+    """The four `out_indices` of timm model `name` (ConfigError naming `model`: unknown, or < 4 strides)."""
     check_known(name)
     # On the meta device no weights are allocated or initialised: reading feature_info is ~free.
     with torch.device("meta"):
@@ -142,7 +144,11 @@ def load_backbone_weights(body: nn.Module, path: str, name: str) -> None:
         raise FileNotFoundError(
             f"detector.backbone_weights: no file at {path!r} (expected a .safetensors/.pth state dict of {name!r})"
         )
-    state = timm.models.load_state_dict(path, weights_only=True)
+    try:
+        state = timm.models.load_state_dict(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise ConfigError(f"detector.backbone_weights: {path!r} is not a weights-only state dict "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
     by_key = {_normalise(key): value for key, value in state.items() if isinstance(value, Tensor)}
     found, problems = {}, []
     for key, own in body.state_dict().items():

@@ -12,7 +12,7 @@ from torch import nn
 
 from doclab.config import ConfigError, DetectorParams, PostprocessParams, build
 from doclab.detection.model import DBNet, build_detector
-from doclab.engine.checkpoint import load_matching, read_model_file, save_model_file
+from doclab.engine.checkpoint import load_matching, load_weights, read_model_file, save_model_file
 from doclab.io import read_json
 
 KIND = "detector"
@@ -45,7 +45,7 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
     # The trained weights replace the backbone's anyway: never download or read the original ones.
     detector = dataclasses.replace(detector, backbone_weights="")
     model = build_detector(saved["backbone"], detector, pretrained=False)
-    model.load_state_dict(saved["state_dict"])
+    load_weights(model, saved["state_dict"], path, saved["backbone"])
     return model.to(device).eval(), trained
 
 

@@ -11,6 +11,7 @@ import io
 import json
 import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is no checkpoint of ours
+        raise CheckpointError(f"{path}: not a torch checkpoint (no zip archive)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -105,6 +108,15 @@ def read_model_file(path: str | Path, kind: str, map_location: str | torch.devic
     if not tagged and saved.get("format") != LEGACY_FORMATS.get(kind):
         raise CheckpointError(f"{path}: not a doclab {kind} file (expected format {MODEL_FORMAT!r}, kind {kind!r})")
     return saved
+
+
+def load_weights(model: torch.nn.Module, state_dict: dict[str, Any], path: str | Path, name: str) -> None:
+    """`model.load_state_dict(state_dict)` (strict); weights of another architecture are one CheckpointError line."""
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise CheckpointError(f"{path}: its weights do not fit timm model {name!r} ({first.rstrip('.')})") from None
 
 
 def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:

@@ -5,6 +5,9 @@ import csv
 import functools
 import io
 import multiprocessing
+import os
+import signal
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from doclab.data.records import DataError, Item, Rejection
 from doclab.data.sources import collect_items
 from doclab.data.splits import assign_splits, read_split_file
 from doclab.data.worker import Processed, WorkerSettings, process_item, processed_key
-from doclab.io import atomic_directory, atomic_write_json, atomic_write_text
+from doclab.io import atomic_directory, atomic_write_json, atomic_write_text, staged_outputs
 
 SHOWN_PROBLEMS = 8
 
@@ -38,12 +41,24 @@ def _items(params: Params, root: Path) -> tuple[list[Item], list[Rejection]]:
     return unique, problems
 
 
+def _quiet_worker() -> None:
+    """Pool workers leave at once on SIGTERM (the pool's own shutdown, or a kill of the process group) and
+    ignore Ctrl-C (the main process handles it).
+
+    A task's exception travels back to the main process, which reports it; the worker's own stderr
+    would only ever show the BrokenPipeError of a result sent while the main process was stopping.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the worker's lifetime)
+
+
 def _run_workers(items: list[Item], settings: WorkerSettings, workers: int) -> list[Processed]:
     work = functools.partial(process_item, settings=settings)
     if workers == 1 or len(items) < 4:
         return [work(item) for item in tqdm(items, desc="preprocess", unit="img")]
     # spawn, not fork: torch/OpenCV thread pools in a forked child can deadlock.
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_quiet_worker) as pool:
         return list(tqdm(pool.imap(work, items, chunksize=4), total=len(items), desc="preprocess", unit="img"))
 
 
@@ -87,7 +102,8 @@ def _check_splits(splits: dict[str, list[str]], params: Params) -> None:
     for split, keys in splits.items():
         if not keys and fractions[split] > 0:
             raise DataError(f"split '{split}' is empty after validation: add images or change data.split.{split}"
-                            if split != "train" else "split 'train' is empty after validation: add images")
+                            if split != "train" else "split 'train' is empty after validation: add images, or lower data.split.val "
+                            f"({fractions['val']}) / data.split.test ({fractions['test']}), which take the rest")
 
 
 def _write_outputs(out: Path, results: list[Processed], splits: dict, rejected: list, notes: list) -> None:
@@ -104,7 +120,7 @@ def _write_outputs(out: Path, results: list[Processed], splits: dict, rejected: 
 
 
 def preprocess(params: Params, root: Path, out: Path, metrics_path: Path) -> dict:
-    """Run the whole stage; `out` is replaced atomically, so a failure leaves the old outputs intact.
+    """Run the whole stage; `out` and `metrics_path` are replaced together, so a failure leaves the old outputs intact.
 
     Args:
         params: validated params.
@@ -117,24 +133,25 @@ def preprocess(params: Params, root: Path, out: Path, metrics_path: Path) -> dic
         DataError: bad input with `data.on_bad: error`, or an empty dataset/split (one line).
     """
     items, problems = _items(params, root)
-    with atomic_directory(out) as tmp:
-        settings = WorkerSettings(tmp / "images", params.preprocess.max_side, params.preprocess.jpeg_quality,
-                                  params.preprocess.min_word_side, params.seed, params.data.synthetic.long_side)
-        results = _run_workers(items, settings, params.preprocess.workers)
-        problems += [p for r in results for p in r.problems]
-        notes = [n for r in results for n in r.notes]
-        if problems and params.data.on_bad == "error":
-            _fail_on_problems(problems)
-        results = [r for r in results if r.ok]
-        if not results:
-            raise DataError("no usable images: the configured data sources are empty or every image was rejected")
-        groups = {r.key: r.label if r.label is not None else f"source:{r.source}" for r in results}
-        split = params.data.split
-        dropped = {processed_key(p.item) for p in problems}  # skipped images a split file may still name
-        explicit = read_split_file(root / split.file, sorted(groups), dropped) if split.file else None
-        splits = assign_splits(groups, split.val, split.test, params.seed, explicit)
-        _check_splits(splits, params)
-        _write_outputs(tmp, results, splits, problems, notes)
-        stats = _statistics(results, splits, problems, notes)
-    atomic_write_json(metrics_path, stats)
+    with staged_outputs():  # data/processed and metrics/data.json land together or not at all
+        with atomic_directory(out) as tmp:
+            settings = WorkerSettings(tmp / "images", params.preprocess.max_side, params.preprocess.jpeg_quality,
+                                      params.preprocess.min_word_side, params.seed, params.data.synthetic.long_side)
+            results = _run_workers(items, settings, params.preprocess.workers)
+            problems += [p for r in results for p in r.problems]
+            notes = [n for r in results for n in r.notes]
+            if problems and params.data.on_bad == "error":
+                _fail_on_problems(problems)
+            results = [r for r in results if r.ok]
+            if not results:
+                raise DataError("no usable images: the configured data sources are empty or every image was rejected")
+            groups = {r.key: r.label if r.label is not None else f"source:{r.source}" for r in results}
+            split = params.data.split
+            dropped = {processed_key(p.item) for p in problems}  # skipped images a split file may still name
+            explicit = read_split_file(root / split.file, sorted(groups), dropped) if split.file else None
+            splits = assign_splits(groups, split.val, split.test, params.seed, explicit)
+            _check_splits(splits, params)
+            _write_outputs(tmp, results, splits, problems, notes)
+            stats = _statistics(results, splits, problems, notes)
+        atomic_write_json(metrics_path, stats)
     return stats
