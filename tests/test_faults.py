@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -260,3 +261,42 @@ def test_messages_name_the_source_image_size_and_the_split_keys():
     with pytest.raises(DataError, match=r"split 'train' is empty after validation: add images, or lower "
                                         r"data.split.val \(0.5\) / data.split.test \(0.5\)"):
         _check_splits({"train": [], "val": ["a"], "test": ["b"]}, params)
+
+
+def test_preprocess_that_cannot_write_its_metrics_replaces_no_output(make_dataset, write_params, tmp_path, capsys):
+    from doclab.config import load_params
+    from doclab.pipeline.preprocess import preprocess
+
+    ds = make_dataset()
+    params = load_params(write_params(ds))
+    out, metrics = tmp_path / "processed", tmp_path / "metrics" / "data.json"
+    preprocess(params, ds.root, out, metrics)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    metrics.unlink()
+    metrics.parent.rmdir()
+    metrics.parent.write_text("a file where the metrics folder should be")  # the metrics write fails
+    params = load_params(write_params(ds, {"seed": 7}))  # another split: data/processed would change
+    assert exit_on_error(lambda: preprocess(params, ds.root, out, metrics)) == 2
+    assert f"error: {metrics.parent}" in capsys.readouterr().err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.glob(".processed.*.tmp"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("{not json", "line 1: malformed JSON"),
+    ("[1, 2]", "expected a JSON object (models/ensemble.json), got list"),
+    ('{"method": "mean", "tta": "none", "members": []}', "missing key 'sub_members' (rerun the ensemble stage)"),
+    ('{"method": "mean", "tta": "spin", "members": [], "sub_members": [], "classes": []}', "tta 'spin' is not one of"),
+])
+def test_malformed_ensemble_file_is_one_line_for_evaluate_and_predict(tmp_path, text, expected):
+    from doclab.classification.ensemble.evaluation import evaluate_classification
+    from doclab.classification.predictor import load_ensemble_predictor
+    from doclab.data.records import DataError
+    from doclab.engine.device import make_runtime
+
+    (tmp_path / "ensemble.json").write_text(text)
+    with pytest.raises(DataError, match=re.escape(expected)) as error:
+        evaluate_classification(tmp_path / "ensemble.json", tmp_path)
+    assert str(error.value).startswith(f"{tmp_path / 'ensemble.json'}: ")
+    with pytest.raises(DataError, match=re.escape(expected)):
+        load_ensemble_predictor(tmp_path, make_runtime(torch.device("cpu"), amp=False, channels_last=False))

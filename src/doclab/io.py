@@ -13,7 +13,6 @@ from pathlib import Path
 
 from doclab.errors import DataError
 
-
 # While `staged_outputs` is active: the (temp, final) renames it will run at its end.
 _STAGED: contextvars.ContextVar[list | None] = contextvars.ContextVar("staged_outputs", default=None)
 

@@ -13,13 +13,12 @@ import torch
 from torch import nn
 
 from doclab.classification.data import apply_view, build_eval_transform
-from doclab.classification.ensemble.combine import apply_ensemble
+from doclab.classification.ensemble.combine import apply_ensemble, read_ensemble_file
 from doclab.classification.logits import TTA_VIEWS
 from doclab.classification.model import build_classifier, read_classifier_file
 from doclab.engine.checkpoint import load_weights
 from doclab.engine.device import Runtime
 from doclab.engine.loading import normalise
-from doclab.io import read_json
 
 
 class EnsemblePredictor:
@@ -85,7 +84,7 @@ def load_ensemble_predictor(models_dir: Path, runtime: Runtime) -> EnsemblePredi
     ensemble_path = models_dir / "ensemble.json"
     if not ensemble_path.is_file():
         return None
-    ensemble = read_json(ensemble_path)
+    ensemble = read_ensemble_file(ensemble_path)
     available: dict[str, tuple[list[nn.Module], int]] = {}
     for member in ensemble["members"]:
         available.update(_member_models(models_dir / "classifier" / f"{member}.pt", runtime))

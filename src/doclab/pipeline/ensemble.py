@@ -5,7 +5,7 @@ from pathlib import Path
 
 from doclab.classification.ensemble.combine import fit_ensemble, load_member_probs
 from doclab.config import Params
-from doclab.io import atomic_write_json
+from doclab.io import atomic_write_json, staged_outputs
 from doclab.plots.ensemble import write_score_plots
 
 
@@ -24,7 +24,8 @@ def run_ensemble(params: Params, logits_dir: Path, model_path: Path, metrics_pat
     paths = {member: Path(logits_dir) / f"{member}.npz" for member in params.classifier.members}
     inputs = load_member_probs(paths, params.ensemble.tta)
     model, metrics = fit_ensemble(inputs, params.ensemble, params.seed)
-    write_score_plots(plots_dir, metrics["val"])
-    atomic_write_json(model_path, model)
-    atomic_write_json(metrics_path, metrics)
+    with staged_outputs():  # plots, model and metrics land together, or none of them
+        write_score_plots(plots_dir, metrics["val"])
+        atomic_write_json(model_path, model)
+        atomic_write_json(metrics_path, metrics)
     return metrics

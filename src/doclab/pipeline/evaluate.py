@@ -12,7 +12,7 @@ from doclab.classification.ensemble.evaluation import ClassificationResult, eval
 from doclab.config import Params
 from doclab.detection.evaluation import DetectionResult, evaluate_detection, submission_rows
 from doclab.detection.model_file import load_postprocess
-from doclab.io import atomic_write_json, atomic_write_text
+from doclab.io import atomic_write_json, atomic_write_text, staged_outputs
 from doclab.plots import evaluate as plots
 
 WORST_IMAGES = 8
@@ -93,8 +93,9 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
     detection = evaluate_detection(params, paths.data, paths.detector, post)
     classification = evaluate_classification(paths.ensemble, paths.logits)
     paths.plots.mkdir(parents=True, exist_ok=True)
-    _write_detection(detection, post.box_thresh, paths)
-    _write_classification(classification, paths)
     metrics = {**_detection_metrics(detection), **_classification_metrics(classification)}
-    atomic_write_json(paths.metrics, metrics)
+    with staged_outputs():  # plots, submission and metrics land together, or none of them
+        _write_detection(detection, post.box_thresh, paths)
+        _write_classification(classification, paths)
+        atomic_write_json(paths.metrics, metrics)
     return metrics

@@ -53,6 +53,7 @@ from doclab.engine.recipe import (
     seeded_loader,
     warmup_steps,
 )
+from doclab.io import staged_outputs
 
 # The fingerprint covers these data files and the stage's code besides the params.
 DATA_FILES = ("splits.json", "labels.csv", "classes.json")
@@ -241,7 +242,8 @@ def _train(params: Params, member: str, data_dir: Path, outputs: dict[str, Path]
     oof_loaders = [_loader(job, Subset(eval_sets["train"], held.tolist()), batch) for held in held_out
                    if settings.folds > 1]
     splits = member_logits(results, loaders, oof_loaders, held_out, runtime)
-    return write_member_outputs(params, member, train_set.classes, results, splits, outputs)
+    with staged_outputs():  # logits, model and metrics land together, or none of them
+        return write_member_outputs(params, member, train_set.classes, results, splits, outputs)
 
 
 def train_classifier(params: Params, member: str, data_dir: Path, model_out: Path, logits_out: Path,

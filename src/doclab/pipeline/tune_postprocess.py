@@ -15,7 +15,7 @@ from pathlib import Path
 
 from doclab.config import Params, to_dict
 from doclab.detection.search import SearchResult, search_postprocess
-from doclab.io import atomic_write_json
+from doclab.io import atomic_write_json, staged_outputs
 
 PLOT_DATA = "scores.json"
 PLOT_IMAGE = "scores.png"
@@ -95,7 +95,8 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
         cached = time.perf_counter()
         result = search_postprocess(cache, ground_truth, params.postprocess, params.tune, params.seed)
         searched = time.perf_counter()
-    _write_outputs(result, params, Path(out), Path(metrics_path), Path(plots_dir))
+    with staged_outputs():  # postprocess.json, metrics and plots land together, or none of them
+        _write_outputs(result, params, Path(out), Path(metrics_path), Path(plots_dir))
     return TuneResult(params.tune.metric, result.scores[result.best_index], result.untuned,
                       dict(result.candidates[result.best_index]), len(result.candidates),
                       cached - start, searched - cached)

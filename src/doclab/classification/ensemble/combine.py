@@ -17,6 +17,7 @@ from doclab.classification.ensemble import methods as em
 from doclab.classification.logits import TTA_VIEWS, MemberLogits, load_logits
 from doclab.config import EnsembleParams
 from doclab.data.records import DataError
+from doclab.io import read_json
 from doclab.metrics.classification import ClassificationMetric
 
 METHODS = ("mean", "weighted", "vote", "stacking")  # simplest first: auto's tie-break order
@@ -116,6 +117,30 @@ def load_member_probs(paths: dict[str, Path], tta: str) -> EnsembleInputs:
         classes=first.classes, members=tuple(paths), sub_members=tuple(sub_members),
         splits={split: SplitProbs(first.splits[split].ids, first.splits[split].labels,
                                   np.concatenate(probs[split])) for split in splits})
+
+
+# Keys every models/ensemble.json has (the method's own keys, weights or stacking, are checked on use).
+ENSEMBLE_KEYS = ("method", "tta", "members", "sub_members", "classes")
+
+
+def read_ensemble_file(path: Path) -> dict:
+    """The one reader of models/ensemble.json: a mapping with `ENSEMBLE_KEYS` and a known TTA, else one DataError line.
+
+    Raises:
+        FileNotFoundError: no such file (run the ensemble stage).
+        DataError: malformed JSON, not a mapping, a missing key, an unknown TTA.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no ensemble model (run the ensemble stage first)")
+    model = read_json(path)
+    if not isinstance(model, dict):
+        raise DataError(f"{path}: expected a JSON object (models/ensemble.json), got {type(model).__name__}")
+    missing = [key for key in ENSEMBLE_KEYS if key not in model]
+    if missing:
+        raise DataError(f"{path}: missing key {missing[0]!r} (rerun the ensemble stage)")
+    if model["tta"] not in TTA_VIEWS:
+        raise DataError(f"{path}: tta {model['tta']!r} is not one of {', '.join(TTA_VIEWS)}")
+    return model
 
 
 def apply_ensemble(model: dict, member_probs: np.ndarray) -> np.ndarray:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from doclab.classification.ensemble.combine import apply_ensemble, load_member_probs
+from doclab.classification.ensemble.combine import apply_ensemble, load_member_probs, read_ensemble_file
 from doclab.data.records import DataError
-from doclab.io import read_json
 from doclab.metrics.classification import ClassificationMetric
 
 
@@ -43,9 +42,7 @@ def evaluate_classification(ensemble_path: Path, logits_dir: Path) -> Classifica
         FileNotFoundError: no ensemble file or a member's logits file.
         DataError: the logits do not provide the ensemble's sub-members.
     """
-    if not ensemble_path.is_file():
-        raise FileNotFoundError(f"{ensemble_path}: no ensemble model (run the ensemble stage first)")
-    model = read_json(ensemble_path)
+    model = read_ensemble_file(ensemble_path)
     inputs = load_member_probs({m: logits_dir / f"{m}.npz" for m in model["members"]}, model["tta"])
     if list(inputs.sub_members) != list(model["sub_members"]):
         raise DataError(f"{ensemble_path}: sub-members {model['sub_members']} differ from the logits files' "
