@@ -56,3 +56,17 @@ def test_bad_dataset_fails_preprocess_in_one_line_then_skip_lists_it(tmp_path):
     stats = json.loads((repo / "metrics/data.json").read_text())
     assert stats["rejected"] == 3
     assert "up to date" in dvc("status", "preprocess", cwd=repo).stdout
+
+    # A failing run after a good one: DVC deletes the outputs before the stage runs; the line says how
+    # to get them back, and `dvc checkout preprocess` does.
+    good = (repo / "data/processed/rejected.json").read_bytes()
+    params["data"]["on_bad"] = "error"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    failed = dvc("repro", "preprocess", cwd=repo, check=False)
+    errors = [line for line in (failed.stdout + failed.stderr).splitlines() if line.startswith("error: ")]
+    assert failed.returncode != 0 and len(errors) == 1
+    assert errors[0].endswith("[dvc removed this stage's previous outputs before it ran: `dvc checkout preprocess` "
+                              "restores the cached ones, `git checkout -- metrics plots dvclive` the committed ones]")
+    assert not (repo / "data/processed").exists()
+    dvc("checkout", "preprocess", cwd=repo)
+    assert (repo / "data/processed/rejected.json").read_bytes() == good

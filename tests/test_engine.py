@@ -309,3 +309,71 @@ def test_one_model_file_format_with_kind_and_legacy_tags(tmp_path):
     for kind, legacy in (("detector", "doclab.detector/1"), ("classifier", "doclab-classifier-v1")):
         torch.save({"format": legacy, "state_dict": {}}, tmp_path / f"{kind}.pt")
         assert read_model_file(tmp_path / f"{kind}.pt", kind)["format"] == legacy
+
+
+def test_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    """T4/V100 answer is_bf16_supported() True through emulation; they must get fp16 + GradScaler."""
+    from doclab.engine.device import make_runtime
+
+    for native, expected in ((False, torch.float16), (True, torch.bfloat16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                            lambda including_emulation=True, native=native: including_emulation or native)
+        monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+        runtime = make_runtime(torch.device("cuda"), amp=True, channels_last=False)
+        assert runtime.amp_dtype == expected and runtime.needs_scaler == (expected == torch.float16)
+
+
+def test_resume_with_an_enabled_scaler_from_a_run_that_saved_an_empty_one():
+    """A bf16 (or CPU) run stores its disabled scaler as {}; an fp16 resume must not load it."""
+    from types import SimpleNamespace
+
+    from doclab.engine.checkpoint import rng_state
+    from doclab.engine.loop import TrainState, _restore
+
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    schedule = SimpleNamespace(load_state_dict=lambda state: None)
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    parts = SimpleNamespace(model=model, optimizer=optimizer, schedule=schedule, scaler=scaler, ema=None,
+                            loader=SimpleNamespace(generator=None))
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": {}, "scaler": {},
+                  "ema": None, "rng": rng_state(), "state": {"epoch": 2}}
+    state = _restore(parts, checkpoint)
+    assert isinstance(state, TrainState) and state.epoch == 2 and scaler.get_scale() == 65536.0
+
+
+def _two_rank_worker(rank: int, port: int, out: str) -> None:
+    import warnings
+
+    from doclab.engine.device import Runtime
+    from doclab.engine.distributed import init_distributed, shutdown, wrap_model
+    from doclab.engine.recipe import batch_plan
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    info = init_distributed(torch.device("cpu"))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    wrapped = wrap_model(model, info, torch.device("cpu"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = batch_plan("auto", 1, Runtime(torch.device("cpu")), info, lambda size: None)
+    result = {"sync_bn": type(model[1]).__name__, "plan": plan, "warned": [str(w.message) for w in caught]}
+    wrapped(torch.randn(2, 3, 8, 8)).sum().backward()  # a real step through the synchronised BatchNorm
+    shutdown(info)
+    Path(out, f"rank{rank}.json").write_text(json.dumps(result))
+
+
+def test_ddp_on_cpu_trains_and_warns_when_the_effective_batch_is_below_the_world(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_two_rank_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # SyncBatchNorm needs GPUs (checked by tests/gpu/check.py); gloo CPU ranks keep BatchNorm and still train.
+    assert all(r["sync_bn"] == "BatchNorm2d" and r["plan"] == [1, 1] for r in ranks)
+    assert ranks[0]["warned"] == ["effective batch 1 is below the 2 processes: every optimizer step sees 2 samples "
+                                  "(one per process)"] and ranks[1]["warned"] == []

@@ -90,7 +90,9 @@ def make_runtime(device: torch.device, amp: bool, channels_last: bool) -> Runtim
     torch.backends.cudnn.benchmark = True
     dtype = None
     if amp:
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Native bf16 only: with emulation (the default) torch says yes on any GPU that can hold a bf16
+        # tensor, but cuDNN has no bf16 convolutions below sm_80 (T4, V100): those get fp16 + GradScaler.
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return Runtime(device, dtype, channels_last)
 
 
@@ -101,6 +103,20 @@ def peak_memory_mb(device: torch.device) -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # ru_maxrss is KiB on Linux and bytes on macOS.
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new CUDA peak (per epoch, so the auto-batch probe and earlier epochs do not count); no-op on CPU."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def memory_record(device: torch.device) -> dict[str, float]:
+    """`perf/peak_memory_mb`, plus `perf/peak_reserved_mb` (what the caching allocator holds) on CUDA."""
+    record = {"perf/peak_memory_mb": peak_memory_mb(device)}
+    if device.type == "cuda":
+        record["perf/peak_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
+    return record
 
 
 @contextlib.contextmanager

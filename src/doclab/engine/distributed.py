@@ -7,6 +7,7 @@ receive its decisions (early stopping, plateau) through `broadcast`.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ class DistInfo:
         return self.rank == 0
 
 
+COLLECTIVE_TIMEOUT_S = 3600
+
+
 def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
@@ -56,7 +60,10 @@ def init_distributed(device: torch.device) -> DistInfo:
     if not launched_by_torchrun():
         return DistInfo()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
+        # Validation runs on rank 0 while the others wait in a collective: NCCL's default 10 minutes is too
+        # short for a large val split, so the wait is an hour.
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://",
+                                timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 
@@ -67,9 +74,16 @@ def shutdown(info: DistInfo) -> None:
 
 
 def wrap_model(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
-    """DDP-wrap `model` under torchrun; return it unchanged otherwise."""
+    """DDP-wrap `model` under torchrun, BatchNorm synchronised across GPUs; return it unchanged otherwise.
+
+    With a few images per GPU, per-rank BatchNorm statistics are noise: SyncBatchNorm pools them.
+    The layers are converted in place (same parameter and buffer names), so `model` stays usable.
+    SyncBatchNorm runs on GPUs only, so CPU (gloo) ranks keep per-rank BatchNorm.
+    """
     if not info.enabled:
         return model
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids)
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from doclab.engine.checkpoint import BEST, LAST, load_checkpoint, resumable, rng_state, save_checkpoint, set_rng_state
-from doclab.engine.device import Runtime, peak_memory_mb
+from doclab.engine.device import Runtime, memory_record, reset_peak_memory
 from doclab.engine.distributed import DistInfo, broadcast, unwrap
 from doclab.engine.loop_config import LoopConfig
 from doclab.engine.optim import Schedule
@@ -162,7 +162,8 @@ def _restore(parts: _Parts, checkpoint: dict[str, Any]) -> TrainState:
     unwrap(parts.model).load_state_dict(checkpoint["model"])
     parts.optimizer.load_state_dict(checkpoint["optimizer"])
     parts.schedule.load_state_dict(checkpoint["schedule"])
-    parts.scaler.load_state_dict(checkpoint["scaler"])
+    if checkpoint["scaler"] and parts.scaler.is_enabled():  # a bf16 or CPU run saved a disabled scaler as {}
+        parts.scaler.load_state_dict(checkpoint["scaler"])
     if parts.ema is not None and checkpoint["ema"] is not None:
         parts.ema.load_state_dict(checkpoint["ema"])
     set_rng_state(checkpoint["rng"], parts.loader.generator)
@@ -174,13 +175,14 @@ def _run_epoch(parts: _Parts, config: LoopConfig, state: TrainState, validate: V
     sampler = parts.loader.sampler
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(state.epoch)
+    reset_peak_memory(parts.runtime.device)
     started = time.perf_counter()
     terms, images = _train_epoch(parts, config, state)
     seconds = time.perf_counter() - started
     record = {f"train/{name}": value for name, value in terms.items()}
     record.update({"train/lr": parts.schedule.lr(), "perf/epoch_time_s": seconds,
                    "perf/images_per_s": images * parts.info.world_size / max(seconds, 1e-9),
-                   "perf/peak_memory_mb": peak_memory_mb(parts.runtime.device)})
+                   **memory_record(parts.runtime.device)})
     epoch = state.epoch + 1
     metrics = None
     if epoch % config.val_every == 0 or epoch == config.epochs:

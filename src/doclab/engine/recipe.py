@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ def batch_plan(requested: int | str, effective_batch: int, runtime: Runtime, inf
 
     'auto' probes on CUDA; every rank takes the smallest batch any rank found.
     """
+    if effective_batch < info.world_size and info.is_main:
+        warnings.warn(f"effective batch {effective_batch} is below the {info.world_size} processes: every optimizer "
+                      f"step sees {info.world_size} samples (one per process)", stacklevel=2)
     per_process = math.ceil(effective_batch / info.world_size)
     batch = agree_min(resolve_batch_size(requested, runtime.device, probe, per_process), info, runtime.device)
     return batch, accumulation_steps(effective_batch, batch, info.world_size)
