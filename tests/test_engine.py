@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import pickle
 from pathlib import Path
 
@@ -377,3 +378,41 @@ def test_ddp_on_cpu_trains_and_warns_when_the_effective_batch_is_below_the_world
     assert all(r["sync_bn"] == "BatchNorm2d" and r["plan"] == [1, 1] for r in ranks)
     assert ranks[0]["warned"] == ["effective batch 1 is below the 2 processes: every optimizer step sees 2 samples "
                                   "(one per process)"] and ranks[1]["warned"] == []
+
+
+def test_probe_memory_is_released_outside_the_oom_handler():
+    """The failed probe's frames (and their tensors) must be gone before empty_cache runs."""
+    import gc
+    import weakref
+
+    class FakeOOM(RuntimeError):
+        pass
+
+    alive: list[weakref.ref] = []
+    seen: list[tuple[object, bool]] = []
+
+    def probe(size: int) -> None:
+        activations = torch.empty(size, 1024)  # what a real forward pass would hold
+        alive.append(weakref.ref(activations))
+        if size > 4:
+            raise FakeOOM("CUDA out of memory")
+
+    def release() -> None:
+        gc.collect()
+        seen.append((sys.exc_info()[0], all(ref() is None for ref in alive)))
+
+    assert largest_fitting(probe, 2, 64, lambda exc: isinstance(exc, FakeOOM), release) == 4
+    assert seen and all(active is None and freed for active, freed in seen), seen
+
+
+def test_resume_fingerprints_hash_the_resolved_batch_and_accumulation(tmp_path):
+    from doclab.config import Params, build
+    from doclab.pipeline import train_classifier, train_detector
+
+    for name in ("splits.json", "annotations.json", "labels.csv", "classes.json"):
+        (tmp_path / name).write_text("{}")
+    params = build(Params, {"batch_size": "auto", "classifier": {"batch_size": "auto"}})
+    detector = {plan: train_detector._fingerprint(params, tmp_path, 1, *plan) for plan in ((2, 4), (4, 2), (2, 4))}
+    classifier = {plan: train_classifier._fingerprint(params, "resnet18", 0, tmp_path, 1, *plan)
+                  for plan in ((2, 4), (4, 2))}
+    assert len(set(detector.values())) == 2 and len(set(classifier.values())) == 2

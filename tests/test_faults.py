@@ -300,3 +300,20 @@ def test_malformed_ensemble_file_is_one_line_for_evaluate_and_predict(tmp_path, 
     assert str(error.value).startswith(f"{tmp_path / 'ensemble.json'}: ")
     with pytest.raises(DataError, match=re.escape(expected)):
         load_ensemble_predictor(tmp_path, make_runtime(torch.device("cpu"), amp=False, channels_last=False))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_predict_runs_with_the_amp_and_layout_the_detector_was_trained_with(tmp_path, channels_last):
+    from doclab.config import Params, PostprocessParams, build, to_dict
+    from doclab.detection.model import build_detector
+    from doclab.detection.model_file import save_detector_file
+    from doclab.predict import DetectorPredictor
+
+    params = build(Params, {"model": "resnet18", "image_size": 64, "detector": {
+        "decoder_channels": 16, "train": {"amp": False, "channels_last": channels_last}}})
+    model = build_detector(params.model, params.detector, pretrained=False)
+    save_detector_file(tmp_path / "detector.pt", params.model, model.state_dict(), to_dict(params), 1, {})
+    atomic_write_json(tmp_path / "postprocess.json", {**to_dict(PostprocessParams()), "metric": "m", "score": 0})
+    predictor = DetectorPredictor(tmp_path, torch.device("cpu"))
+    assert predictor.runtime.channels_last is channels_last and predictor.runtime.amp_dtype is None
+    assert len(predictor([np.full((50, 40, 3), 255, np.uint8)])) == 1

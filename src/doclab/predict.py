@@ -21,7 +21,7 @@ from doclab.detection.augment import apply_transform, build_eval_transform
 from doclab.detection.evaluation import submission_rows
 from doclab.detection.model_file import load_detector, load_postprocess
 from doclab.detection.postprocess import Detection, db_postprocess
-from doclab.engine.device import Runtime, choose_device, make_runtime
+from doclab.engine.device import choose_device, make_runtime
 from doclab.engine.loading import normalise
 from doclab.io import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
 from doclab.plots.evaluate import draw_overlay
@@ -71,8 +71,11 @@ def _batches(items: list, size: int) -> Iterator[list]:
 class DetectorPredictor:
     """models/detector.pt with the tuned post-processing of models/postprocess.json."""
 
-    def __init__(self, models_dir: Path, runtime: Runtime) -> None:
-        self.model, trained = load_detector(models_dir / "detector.pt", runtime.device)
+    def __init__(self, models_dir: Path, device: torch.device) -> None:
+        self.model, trained = load_detector(models_dir / "detector.pt", device)
+        # AMP and memory layout as the detector was trained with (its params), not hard-coded.
+        train = trained["detector"]["train"]
+        runtime = make_runtime(device, bool(train.get("amp", True)), bool(train.get("channels_last", True)))
         runtime.prepare_model(self.model)
         self.post = load_postprocess(models_dir / "postprocess.json")
         self.image_size = int(trained["image_size"])
@@ -170,9 +173,8 @@ def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: 
         raise DataError(f"--out {out_dir}: is a file, expected a folder")
     if not (models_dir / "detector.pt").is_file():
         raise FileNotFoundError(f"{models_dir / 'detector.pt'}: no trained detector (run `dvc repro` first)")
-    runtime = make_runtime(choose_device(device), amp=True, channels_last=True)
-    detector = DetectorPredictor(models_dir, runtime)
-    classifier: EnsemblePredictor | None = load_ensemble_predictor(models_dir, runtime)
+    detector = DetectorPredictor(models_dir, choose_device(device))
+    classifier: EnsemblePredictor | None = load_ensemble_predictor(models_dir, detector.runtime)
     found, failures = find_images(paths)
     try:
         with atomic_directory(out_dir) as tmp:  # the folder is replaced as a unit, or not at all

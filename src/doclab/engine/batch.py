@@ -26,7 +26,7 @@ def accumulation_steps(effective_batch: int, batch: int, world_size: int = 1) ->
 
 
 def largest_fitting(probe: Callable[[int], None], start: int, limit: int,
-                    is_oom: Callable[[BaseException], bool]) -> int:
+                    is_oom: Callable[[BaseException], bool], release: Callable[[], None] = lambda: None) -> int:
     """Double the batch from `start` while `probe(batch)` succeeds; the largest success wins.
 
     Args:
@@ -34,6 +34,7 @@ def largest_fitting(probe: Callable[[int], None], start: int, limit: int,
         start: first size tried.
         limit: largest size worth trying.
         is_oom: tells an out-of-memory error apart from a real bug (which is re-raised).
+        release: frees cached memory after every attempt (outside the exception handler).
     Returns:
         The largest size that ran, at least 1 (sizes below `start` are tried when `start` fails).
     Raises:
@@ -43,12 +44,18 @@ def largest_fitting(probe: Callable[[int], None], start: int, limit: int,
     while True:
         try:
             probe(size)
+            ran = True
         except BaseException as exc:  # noqa: BLE001 - re-raised unless it is an OOM
             if not is_oom(exc):
                 raise
+            ran = False
+        # Outside the except block: the failed probe's traceback (and the tensors its frames hold) is
+        # gone, so `release` can really return the memory.
+        release()
+        if not ran:
             if size == 1:
                 raise RuntimeError("batch_size auto: even a batch of 1 does not fit in GPU memory "
-                                   "(use a smaller image_size or model)") from None
+                                   "(use a smaller image_size or model)")
             if fits:
                 return fits
             limit = size - 1  # nothing this large fits: search below it
@@ -58,6 +65,11 @@ def largest_fitting(probe: Callable[[int], None], start: int, limit: int,
         if size >= limit:
             return fits
         size = min(size * 2, limit)
+
+
+def _release_cuda() -> None:
+    gc.collect()
+    torch.cuda.empty_cache()
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:
@@ -81,11 +93,4 @@ def resolve_batch_size(requested: int | str, device: torch.device, probe: Callab
     if device.type != "cuda":
         return max(1, min(CPU_BATCH, limit))
 
-    def cleaned(size: int) -> None:
-        try:
-            probe(size)
-        finally:
-            gc.collect()
-            torch.cuda.empty_cache()
-
-    return largest_fitting(cleaned, PROBE_START, max(1, limit), _is_cuda_oom)
+    return largest_fitting(probe, PROBE_START, max(1, limit), _is_cuda_oom, _release_cuda)

@@ -7,8 +7,8 @@ receive its decisions (early stopping, plateau) through `broadcast`.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch

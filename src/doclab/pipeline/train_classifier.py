@@ -88,12 +88,13 @@ def _check_settings(params: Params, member: str, info: DistInfo) -> None:
                           "(DDP); set them to 0 / false")
 
 
-def _fingerprint(params: Params, member: str, fold: int, data_dir: Path, world_size: int) -> str:
+def _fingerprint(params: Params, member: str, fold: int, data_dir: Path, world_size: int, batch: int,
+                 accumulation: int) -> str:
     """Hash of the params that shape this run (not the member list), the data files, init weights and the code."""
     settings = to_dict(params.classifier)
     settings.pop("members")
     config = {"classifier": settings, "seed": params.seed, "device": params.device, "member": member, "fold": fold,
-              "world_size": world_size}
+              "world_size": world_size, "batch": batch, "accumulation": accumulation}
     init = [Path(params.classifier.train.init_from)] if params.classifier.train.init_from else []
     return run_fingerprint(__name__, config, [data_dir / name for name in DATA_FILES] + init)
 
@@ -202,7 +203,7 @@ def _fit_fold(job: _Job, fold: int, indices: np.ndarray, checkpoint_dir: Path, l
                         "process: lower classifier.batch_size")
     val_loader = _loader(job, job.val_set, batch)
     optimizer, schedule = _optimization(model, settings, math.ceil(len(loader) / accumulation))
-    expected = _fingerprint(job.params, job.member, fold, job.data_dir, info.world_size)
+    expected = _fingerprint(job.params, job.member, fold, job.data_dir, info.world_size, batch, accumulation)
     if info.is_main:
         print(f"train_classifier: {job.member} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params, "
               f"{trainable(model.parameters()) / 1e6:.1f} M trainable) on {runtime.device}, fold {fold + 1}/"

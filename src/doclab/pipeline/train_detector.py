@@ -48,10 +48,13 @@ MONITOR = "cleval/hmean"
 TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector")
 
 
-def _fingerprint(params: Params, data_dir: Path, world_size: int) -> str:
-    """Hash of the params read, the world size, the split/annotation files, init weights and the code."""
+def _fingerprint(params: Params, data_dir: Path, world_size: int, batch: int, accumulation: int) -> str:
+    """Hash of the params read, the world size, the resolved batch and accumulation (`batch_size: auto` may
+    resolve differently on a resume, changing the steps per epoch), the split/annotation files, init
+    weights and the code."""
     plain = to_dict(params)
-    config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size}
+    config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size, "batch": batch,
+              "accumulation": accumulation}
     init = [Path(params.detector.train.init_from)] if params.detector.train.init_from else []
     return run_fingerprint(__name__, config, [data_dir / "splits.json", data_dir / "annotations.json", *init])
 
@@ -135,7 +138,7 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
         print(f"train_detector: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
               f"{runtime.device}, {len(train_set)} train / {len(val_set)} val images, batch {batch} x "
               f"{accumulation} accumulation x {info.world_size} process(es), {settings.epochs} epochs")
-    expected = _fingerprint(params, data_dir, info.world_size)
+    expected = _fingerprint(params, data_dir, info.world_size, batch, accumulation)
     fit(wrap_model(model, info, runtime.device), train_loader, step,
         lambda module: evaluate_detector(module, val_loader, params.detector.val_postprocess, runtime, ground_truth),
         optimizer, schedule, loop_config(settings, checkpoint_dir, expected, MONITOR, accumulation, "detector"), runtime,
