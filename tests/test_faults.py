@@ -317,3 +317,28 @@ def test_predict_runs_with_the_amp_and_layout_the_detector_was_trained_with(tmp_
     predictor = DetectorPredictor(tmp_path, torch.device("cpu"))
     assert predictor.runtime.channels_last is channels_last and predictor.runtime.amp_dtype is None
     assert len(predictor([np.full((50, 40, 3), 255, np.uint8)])) == 1
+
+
+def test_detector_inference_halves_its_batch_after_an_injected_cuda_oom(capsys):
+    from torch.utils.data import DataLoader
+
+    from doclab.detection.dataset import collate_detection
+    from doclab.detection.maps import predict_maps_fitting
+    from doclab.engine.device import Runtime
+
+    class SmallGpu(torch.nn.Module):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            if len(images) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return torch.sigmoid(images[:, :1])
+
+    maps = {name: torch.zeros(8, 8) for name in ("prob_map", "prob_mask", "thresh_map", "thresh_mask")}
+    samples = [{"image": torch.full((3, 8, 8), float(i)), "key": f"k{i}", "index": i, "scale": 1.0,
+                "original_size": (8, 8), **maps} for i in range(5)]
+    def make_loader(batch: int) -> DataLoader:
+        return DataLoader(samples, batch_size=batch, collate_fn=collate_detection)
+    out = np.zeros((5, 8, 8), np.float16)
+    cache = predict_maps_fitting(SmallGpu(), make_loader, 8, Runtime(torch.device("cpu")), out)
+    assert cache.keys == ("k0", "k1", "k2", "k3", "k4")
+    assert capsys.readouterr().err.splitlines() == ["detector inference: out of GPU memory, retrying with batch 4",
+                                                    "detector inference: out of GPU memory, retrying with batch 2"]

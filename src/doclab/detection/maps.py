@@ -9,8 +9,10 @@ when the `with` block ends, so the search never holds more than that in RAM.
 from __future__ import annotations
 
 import contextlib
+import gc
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,26 @@ def predict_maps(model: nn.Module, loader: DataLoader, runtime: Runtime, out: np
     return MapCache(out, tuple(keys), tuple(scales), tuple(sizes), path)
 
 
+def predict_maps_fitting(model: nn.Module, make_loader: Callable[[int], DataLoader], batch: int, runtime: Runtime,
+                         out: np.ndarray, path: Path | None = None) -> MapCache:
+    """`predict_maps` at `batch`, halving the batch after a CUDA out-of-memory error (down to 1).
+
+    A fixed inference batch that fits one GPU need not fit a smaller one, or a bigger model.
+    """
+    while True:
+        try:
+            return predict_maps(model, make_loader(batch), runtime, out, path)
+        except torch.cuda.OutOfMemoryError:
+            if batch == 1:
+                raise
+        # Outside the handler, so the failed batch's tensors are really freed.
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        batch //= 2
+        print(f"detector inference: out of GPU memory, retrying with batch {batch}", file=sys.stderr)
+
+
 def _inference_batch(batch_size: int | str, device: torch.device) -> int:
     if batch_size != "auto":
         return int(batch_size)
@@ -117,10 +139,12 @@ def cache_split_maps(params: Params, data_dir: Path, model_path: Path, split: st
     runtime.prepare_model(model)
     size = params.image_size
     dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size), params.detector)
-    loader = DataLoader(dataset, batch_size=_inference_batch(params.batch_size, device), shuffle=False,
-                        num_workers=settings.workers, collate_fn=collate_detection,
-                        pin_memory=device.type == "cuda")
+    def make_loader(batch: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=settings.workers,
+                          collate_fn=collate_detection, pin_memory=device.type == "cuda")
+
     with map_storage(len(dataset), size, params.tune.cache_mb) as (storage, path):
         with deterministic(device.type == "cpu"):
-            cache = predict_maps(model, loader, runtime, storage, path)
+            cache = predict_maps_fitting(model, make_loader, _inference_batch(params.batch_size, device), runtime,
+                                         storage, path)
         yield cache
