@@ -35,6 +35,9 @@ ValidateFn = Callable[[nn.Module], dict[str, float]]
 EpochHook = Callable[[int, nn.Module], None]
 
 
+POSTFIX_EVERY = 10  # progress-bar refreshes (one host sync each) per this many micro-batches
+
+
 @dataclass
 class TrainState:
     """Progress that round-trips through checkpoints (plain values only).
@@ -112,7 +115,7 @@ def _train_epoch(parts: _Parts, config: LoopConfig, state: TrainState) -> tuple[
         # first epoch after a resume, so whatever it sets depends on the epoch alone.
         parts.on_epoch_start(state.epoch, unwrap(parts.model))
     batches, accumulation = len(parts.loader), config.accumulation
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     images = 0
     bar = tqdm(parts.loader, desc=f"{config.desc} {state.epoch + 1}/{config.epochs}", unit="batch",
                disable=not parts.info.is_main, dynamic_ncols=True)
@@ -128,10 +131,13 @@ def _train_epoch(parts: _Parts, config: LoopConfig, state: TrainState) -> tuple[
         if last_in_group:
             _optimizer_step(parts, config, state)
         images += count
+        # Summed on the device in float64 (the same arithmetic as Python floats): reading a value
+        # would stall a GPU on every micro-batch, so the bar reads it every POSTFIX_EVERY batches.
         for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + float(value.detach()) * count
-        bar.set_postfix(loss=f"{sums['loss'] / images:.4f}", lr=f"{parts.schedule.lr():.2e}")
-    return {name: total / max(images, 1) for name, total in sums.items()}, images
+            sums[name] = sums.get(name, 0.0) + value.detach().double() * count
+        if index % POSTFIX_EVERY == 0 or index == batches - 1:
+            bar.set_postfix(loss=f"{float(sums['loss']) / images:.4f}", lr=f"{parts.schedule.lr():.2e}")
+    return {name: float(total) / max(images, 1) for name, total in sums.items()}, images
 
 
 def _validate(parts: _Parts, validate: ValidateFn) -> dict[str, float]:
