@@ -416,3 +416,25 @@ def test_resume_fingerprints_hash_the_resolved_batch_and_accumulation(tmp_path):
     classifier = {plan: train_classifier._fingerprint(params, "resnet18", 0, tmp_path, 1, *plan)
                   for plan in ((2, 4), (4, 2))}
     assert len(set(detector.values())) == 2 and len(set(classifier.values())) == 2
+
+
+def test_a_step_the_fp16_scaler_skips_advances_neither_ema_nor_schedule():
+    from types import SimpleNamespace
+
+    from doclab.engine.loop import LoopConfig, TrainState, _optimizer_step
+
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    scaler = torch.amp.GradScaler("cpu", enabled=True)
+    ema = SimpleNamespace(update=lambda module, step: steps.append(("ema", step)))
+    parts = SimpleNamespace(model=model, optimizer=optimizer, scaler=scaler, ema=ema,
+                            schedule=SimpleNamespace(after_step=lambda: steps.append(("schedule",))))
+    config, state = LoopConfig(epochs=1, checkpoint_dir=Path("."), fingerprint="", monitor="m"), TrainState()
+    for bad in (True, False):
+        loss = model(torch.ones(1, 2)).sum() * (float("inf") if bad else 1.0)
+        scaler.scale(loss).backward()
+        before = model.weight.detach().clone()
+        _optimizer_step(parts, config, state)
+        assert torch.equal(model.weight, before) == bad  # the inf step changed no weight
+    assert state.global_step == 1 and steps == [("ema", 1), ("schedule",)]

@@ -90,9 +90,12 @@ def _optimizer_step(parts: _Parts, config: LoopConfig, state: TrainState) -> Non
     if config.grad_clip > 0:
         parts.scaler.unscale_(parts.optimizer)
         nn.utils.clip_grad_norm_(parts.model.parameters(), config.grad_clip)
+    scale = parts.scaler.get_scale() if parts.scaler.is_enabled() else None
     parts.scaler.step(parts.optimizer)
     parts.scaler.update()
     parts.optimizer.zero_grad(set_to_none=True)
+    if scale is not None and parts.scaler.get_scale() < scale:
+        return  # fp16: inf/NaN gradients, the scaler skipped the step; EMA and schedule must not advance
     state.global_step += 1
     if parts.ema is not None:
         parts.ema.update(unwrap(parts.model), step=state.global_step)
