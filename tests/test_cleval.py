@@ -17,7 +17,7 @@ from doclab.metrics.cleval.hull import _scalar_ratio, variant_box_values
 from doclab.metrics.cleval.metric import CLEvalMetric
 from doclab.metrics.cleval.overlap import intersection_areas
 from doclab.metrics.cleval.qhull import qhull_start, quad_hulls
-from doclab.metrics.files import evaluate_ufo
+from doclab.metrics.ufo_scores import evaluate_ufo
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cleval_reference"
 CASES = ["perfect", "shifted", "split", "merged", "noise", "polygon"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import pickle
+import sys
 from pathlib import Path
 
 import pytest

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_predict_evaluate import models  # noqa: F401  (fixture: a tiny detector in models/)
 
 from doclab.cli import main
 from doclab.config import ConfigError
@@ -23,7 +24,6 @@ from doclab.detection.model_file import load_detector
 from doclab.engine.checkpoint import CheckpointError, save_model_file
 from doclab.errors import exit_on_error
 from doclab.io import atomic_directory, atomic_write_bytes, atomic_write_json, staged_outputs
-from test_predict_evaluate import models  # noqa: F401  (fixture: a tiny detector in models/)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -82,3 +82,18 @@ def test_half_precision_inputs_give_finite_float32_losses(dtype):
         assert value.dtype == torch.float32 and torch.isfinite(value)
     losses["loss"].backward()
     assert torch.isfinite(maps.grad.float()).all()
+
+
+def test_ohem_without_host_sync_picks_the_same_pixels_as_topk():
+    from doclab.detection.loss import ohem_bce
+
+    generator = torch.Generator().manual_seed(0)
+    for text_fraction in (0.0, 0.02, 0.3, 0.9):
+        prob = torch.rand(2, 32, 32, generator=generator)
+        target = (torch.rand(2, 32, 32, generator=generator) < text_fraction).float()
+        mask = (torch.rand(2, 32, 32, generator=generator) > 0.1).float()
+        host = ohem_bce(prob, target, mask, on_device=False)
+        device = ohem_bce(prob, target, mask, on_device=True)
+        torch.testing.assert_close(device, host, rtol=1e-6, atol=1e-7)
+    empty = torch.zeros(1, 4, 4)
+    assert ohem_bce(torch.rand(1, 4, 4), empty, empty, on_device=True) == 0

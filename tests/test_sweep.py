@@ -19,7 +19,7 @@ from doclab.experiments.report_table import ExperimentRow, render_table
 from doclab.experiments.sweep.experiments import TrialRun, metric_value
 from doclab.experiments.sweep.space import load_space, override
 from doclab.experiments.sweep.study import EXPERIMENT_ATTR, SweepSettings, _settle
-from doclab.experiments.sweep.study_files import sweep_of, trial_name
+from doclab.experiments.sweep.trials import sweep_of, trial_name
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"

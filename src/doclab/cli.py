@@ -27,7 +27,7 @@ def _check_params(args: argparse.Namespace) -> int:
 
 
 def _eval_det(args: argparse.Namespace) -> int:
-    from doclab.metrics.files import evaluate_ufo
+    from doclab.metrics.ufo_scores import evaluate_ufo
 
     notes: list[str] = []
     metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode, notes=notes)
@@ -110,7 +110,7 @@ def _positive(text: str) -> int:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
-    from doclab.experiments.sweep.study_files import DEFAULT_METRIC
+    from doclab.experiments.sweep.trials import DEFAULT_METRIC
 
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")

@@ -22,7 +22,7 @@ from doclab.detection.postprocess import Detection
 from doclab.metrics.cleval.metric import CLEvalMetric
 from doclab.metrics.iou import IoUMetric
 
-GroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
+SplitGroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
 
 
 def _points(found: Detection | np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ class DetectionEvaluator:
             in the same pixels as the detections.
     """
 
-    def __init__(self, ground_truth: GroundTruth) -> None:
+    def __init__(self, ground_truth: SplitGroundTruth) -> None:
         self.ground_truth = ground_truth
         self.reset()
 

@@ -55,7 +55,8 @@ def db_loss(
 
 
 def ohem_bce(
-    prob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, ohem_ratio: float = 3.0, eps: float = 1e-6
+    prob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, ohem_ratio: float = 3.0, eps: float = 1e-6,
+    on_device: bool | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy over all positives and the hardest negatives of the batch.
 
@@ -69,18 +70,36 @@ def ohem_bce(
         mask: (B, H, W) 0/1 float32; 0 pixels count neither way.
         ohem_ratio: negatives kept per positive.
         eps: P is clamped to [eps, 1 - eps] and the mean's denominator smoothed by eps.
+        on_device: count and pick the negatives on the device, without a host sync (default: on CUDA).
     Returns:
         Scalar: mean BCE over the selected pixels (0 when the mask is empty).
     """
     positive = target * mask
     negative = (1 - target) * mask
+    prob = prob.clamp(eps, 1 - eps)
+    bce = -(target * torch.log(prob) + (1 - target) * torch.log1p(-prob))
+    if on_device if on_device is not None else prob.is_cuda:
+        return _ohem_on_device(bce, positive, negative, ohem_ratio, eps)
     positives, available = (int(n) for n in torch.stack([positive.sum(), negative.sum()]).round().tolist())
     wanted = int(positives * ohem_ratio) if positives else NEGATIVES_WITHOUT_TEXT
     negatives = min(available, wanted)
-    prob = prob.clamp(eps, 1 - eps)
-    bce = -(target * torch.log(prob) + (1 - target) * torch.log1p(-prob))
     hardest = torch.topk((bce * negative).flatten(), negatives, sorted=False).values
     return ((bce * positive).sum() + hardest.sum()) / (positives + negatives + eps)
+
+
+def _ohem_on_device(bce: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, ohem_ratio: float,
+                    eps: float) -> torch.Tensor:
+    """`ohem_bce` without a host sync: topk needs its k on the host, a sort and a device-side count do not.
+
+    The same pixels as the topk path; the sums may differ in the last bits (another summation order).
+    """
+    positives, available = positive.sum().round(), negative.sum().round()
+    wanted = torch.where(positives > 0, torch.floor(positives * ohem_ratio),
+                         torch.full_like(positives, NEGATIVES_WITHOUT_TEXT))
+    negatives = torch.minimum(available, wanted)
+    ranked = (bce * negative).flatten().sort(descending=True).values
+    hardest = (ranked * (torch.arange(ranked.numel(), device=ranked.device) < negatives)).sum()
+    return ((bce * positive).sum() + hardest) / (positives + negatives + eps)
 
 
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, *, eps: float = 1e-6) -> torch.Tensor:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from doclab.config import PostprocessParams, TuneParams, TuneSpace
-from doclab.detection.evaluator import DetectionEvaluator, GroundTruth
+from doclab.detection.evaluator import DetectionEvaluator, SplitGroundTruth
 from doclab.detection.postprocess import db_postprocess
 
 # The searched keys, in the order grid candidates vary (the last fastest) and random draws are made.
@@ -121,7 +121,7 @@ def make_candidates(tune: TuneParams, seed: int) -> list[Candidate]:
     return random_candidates(tune.space, tune.trials, seed)
 
 
-def score_postprocess(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams) -> dict[str, float]:
+def score_postprocess(cache: MapCache, ground_truth: SplitGroundTruth, postprocess: PostprocessParams) -> dict[str, float]:
     """Post-process every cached map with one setting and score the polygons.
 
     Args:
@@ -137,7 +137,7 @@ def score_postprocess(cache: MapCache, ground_truth: GroundTruth, postprocess: P
     return evaluator.evaluate()
 
 
-def score_box_threshes(cache: MapCache, ground_truth: GroundTruth, postprocess: PostprocessParams,
+def score_box_threshes(cache: MapCache, ground_truth: SplitGroundTruth, postprocess: PostprocessParams,
                        box_threshes: Sequence[float]) -> list[dict[str, float]]:
     """Metrics of `postprocess` with each of `box_threshes`, from one post-processing pass.
 
@@ -162,7 +162,7 @@ def score_box_threshes(cache: MapCache, ground_truth: GroundTruth, postprocess: 
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def _init_worker(cache: MapCache, ground_truth: GroundTruth) -> None:
+def _init_worker(cache: MapCache, ground_truth: SplitGroundTruth) -> None:
     cv2.setNumThreads(1)  # the processes already fill the cores
     _WORKER_STATE["cache"], _WORKER_STATE["ground_truth"] = cache, ground_truth
 
@@ -179,7 +179,7 @@ def _group_by_box_thresh(settings: Sequence[PostprocessParams]) -> dict[Postproc
     return groups
 
 
-def score_all(cache: MapCache, ground_truth: GroundTruth, settings: Sequence[PostprocessParams],
+def score_all(cache: MapCache, ground_truth: SplitGroundTruth, settings: Sequence[PostprocessParams],
               workers: int) -> list[dict[str, float]]:
     """Metrics of each setting, in order, with `workers` spawned processes (1: in this process).
 
@@ -211,7 +211,7 @@ def best_index(scores: Sequence[dict[str, float]], metric: str) -> int:
     return values.index(max(values))
 
 
-def search_postprocess(cache: MapCache, ground_truth: GroundTruth, untuned: PostprocessParams, tune: TuneParams,
+def search_postprocess(cache: MapCache, ground_truth: SplitGroundTruth, untuned: PostprocessParams, tune: TuneParams,
                        seed: int) -> SearchResult:
     """Score the written post-processing and, when `tune.enabled`, every candidate of `tune` on the cached maps.
 

@@ -1,0 +1,1 @@
+"""Tools around experiments: `doclab report`, `doclab sweep`, `doclab deps`."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from doclab.data.records import DataError
-from doclab.experiments.sweep.study_files import sweep_of
+from doclab.experiments.sweep.trials import sweep_of
 
 START_MARKER = "<!-- doclab:report:start -->"
 END_MARKER = "<!-- doclab:report:end -->"

@@ -1,0 +1,1 @@
+"""Ensembles of classifier members: fitting, applying, and scoring on the test split."""

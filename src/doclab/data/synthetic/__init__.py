@@ -1,0 +1,1 @@
+"""The built-in synthetic document generator: one module per document layout."""

@@ -5,5 +5,5 @@ Modules (imported on demand):
 - `experiments`: queue trials, start DVC queue workers, read trial states and metrics back.
 - `doclab.engine.pruning` (below): the median rule that stops lagging trials, fed by the training loop.
 - `study`: the ask-and-tell driver around an Optuna study stored under `sweeps/<name>/`.
-- `study_files`: the sweep's files, trial names, errors.
+- `trials`: the sweep's files, trial names, errors.
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 from doclab.experiments.report import ReportError, exp_show
 from doclab.experiments.report_table import lookup
 from doclab.experiments.sweep.space import Scalar, override
-from doclab.experiments.sweep.study_files import SweepError
+from doclab.experiments.sweep.trials import SweepError
 
 # Persistent, git-ignored training checkpoints: copied into each queued experiment's temporary
 # folder so stages whose params did not change are skipped there too (`persist` outputs get no

@@ -53,7 +53,7 @@ class Dimension:
 
 
 @dataclass(frozen=True)
-class SearchSpace:
+class SweepSpace:
     """The dimensions of a sweep, in the order of the space file."""
 
     source: str
@@ -140,14 +140,14 @@ def _check_values(dimension: Dimension, params: Mapping, where: str) -> None:
             raise ConfigError(f"{where}: {dimension.key}: {value!r} is not a valid value ({exc})") from None
 
 
-def load_space(space_file: str | Path, params_file: str | Path) -> SearchSpace:
+def load_space(space_file: str | Path, params_file: str | Path) -> SweepSpace:
     """Read and validate a space file against the repository's params.yaml.
 
     Args:
         space_file: YAML mapping of dotted params keys to distributions (see the module docstring).
         params_file: the params.yaml whose keys the space may name.
     Returns:
-        The validated SearchSpace.
+        The validated SweepSpace.
     Raises:
         FileNotFoundError: a file is missing.
         ConfigError: not YAML, not a mapping, an unknown key, a bad distribution or an invalid value.
@@ -178,10 +178,10 @@ def load_space(space_file: str | Path, params_file: str | Path) -> SearchSpace:
         dimension = parse_dimension(key, spec, where)
         _check_values(dimension, params, where)
         dimensions.append(dimension)
-    return SearchSpace(where, tuple(dimensions))
+    return SweepSpace(where, tuple(dimensions))
 
 
-def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Scalar]:
+def suggest(trial: optuna.Trial, space: SweepSpace) -> dict[str, Scalar]:
     """Ask `trial` for one value per dimension (Optuna records them under the params keys).
 
     Returns:

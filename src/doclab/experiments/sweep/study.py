@@ -32,8 +32,8 @@ from doclab.experiments.sweep.experiments import (
     trial_runs,
     wait_for,
 )
-from doclab.experiments.sweep.space import SearchSpace, override, suggest
-from doclab.experiments.sweep.study_files import (
+from doclab.experiments.sweep.space import SweepSpace, override, suggest
+from doclab.experiments.sweep.trials import (
     DEFAULT_METRIC,
     SweepError,
     SweepPaths,
@@ -64,7 +64,7 @@ class SweepSettings:
         poll_seconds: the first interval of `dvc exp show` polls while trials run (it grows with the wait).
     """
 
-    space: SearchSpace
+    space: SweepSpace
     name: str
     trials: int
     jobs: int = 1

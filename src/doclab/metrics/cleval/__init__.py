@@ -1,0 +1,1 @@
+"""CLEval (Baek et al. 2020): see docs/cleval.md for the facts the code cites."""
