@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from doclab.classification.predictor import EnsemblePredictor, load_ensemble_predictor
+from doclab.data.formats.labels import IMAGE_SUFFIXES
 from doclab.data.images import read_image
 from doclab.data.records import DataError
 from doclab.detection.augment import apply_transform, build_eval_transform
@@ -25,8 +26,6 @@ from doclab.engine.device import choose_device, make_runtime
 from doclab.engine.loading import normalise
 from doclab.io import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
 from doclab.plots.evaluate import draw_overlay
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass(frozen=True)
