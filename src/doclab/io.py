@@ -38,8 +38,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# Temp folders this process made: nothing stale can be inside them, so writes there (one per overlay
+# in predict) skip the folder scan instead of paying it once per file.
+_OWN_TEMP_DIRS: set[Path] = set()
+
+
 def remove_stale_temps(path: Path) -> None:
     """Delete the temp files/folders of `path` left by writers that died (SIGKILL, power loss)."""
+    if any(path.parent == own or own in path.parent.parents for own in _OWN_TEMP_DIRS):
+        return
     if not path.parent.is_dir():
         return
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
@@ -108,11 +115,14 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     remove_stale_temps(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 whatever the umask
+    _OWN_TEMP_DIRS.add(tmp)
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _OWN_TEMP_DIRS.discard(tmp)
     _finish(tmp, path)
 
 
