@@ -10,12 +10,13 @@ from doclab.pipeline.evaluate import EvaluatePaths, run_evaluate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    for name in ("data", "detector", "postprocess", "ensemble", "logits", "metrics", "plots", "submission"):
+    for name in ("data", "detector", "postprocess", "ensemble", "logits", "metrics", "plots", "submission",
+                 "results"):
         parser.add_argument(f"--{name}", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
     paths = EvaluatePaths(args.data, args.detector, args.postprocess, args.ensemble, args.logits, args.metrics,
-                          args.plots, args.submission)
+                          args.plots, args.submission, args.results)
     metrics = run_evaluate(params, paths)
     print(f"evaluate: detection CLEval H-mean {metrics['detect.cleval.hmean']:.4f} (IoU {metrics['detect.iou.hmean']:.4f}), "
           f"classification macro-F1 {metrics['classify.macro_f1']:.4f} on {metrics['detect.images']} test images "

@@ -14,9 +14,10 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
+    parser.add_argument("--results", required=True, type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
-    result = tune_postprocess(params, args.data, args.model, args.out, args.metrics, args.plots)
+    result = tune_postprocess(params, args.data, args.model, args.out, args.metrics, args.plots, args.results)
     tuned = ", ".join(f"{name}={value:g}" if not isinstance(value, bool) else f"{name}={value}"
                       for name, value in result.best_params.items())
     print(f"tune_postprocess: {result.metric} {result.best[result.metric]:.4f} tuned vs "

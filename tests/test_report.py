@@ -80,8 +80,10 @@ def captured_rows() -> list[ExperimentRow]:
 def test_rows_from_captured_exp_show():
     rows = {row.name: row for row in captured_rows()}
     assert list(rows) == ["main", "big", "flat1", "fallbk"]  # workspace == big, pre-pipeline commit: left out
-    assert rows["main"] == ExperimentRow("main", "a9e0ef4", "resnet18", 256, 8, 0.3, 0.4, 0.256, 0.5, 381.4)
-    assert rows["big"] == ExperimentRow("big", "bac0629", "resnet18", 640, "auto", 0.2, 0.4, 0.64, None, 42.0)
+    assert rows["main"] == ExperimentRow("main", "a9e0ef4", "resnet18", 256, 8, 0.3, 0.4, 0.256, 0.5, 381.4,
+                                         rev="a9e0ef4ae8cfec2ed5e21819ae55c740ffd61f38")
+    assert rows["big"] == ExperimentRow("big", "bac0629", "resnet18", 640, "auto", 0.2, 0.4, 0.64, None, 42.0,
+                                        rev="bac0629fd2f70730b9f1136c0a9c12ccb23e7552")
     assert (rows["flat1"].detect_hmean, rows["flat1"].classify_macro_f1) == (0.32, 0.75)
     assert (rows["fallbk"].detect_hmean, rows["fallbk"].classify_macro_f1) == (0.9167, 0.85)
     assert (rows["fallbk"].thresh, rows["fallbk"].batch_size, rows["fallbk"].train_seconds) == (None, None, None)

@@ -224,7 +224,7 @@ def run_tune(root: Path, out: Path, **tune_changes):
     params = load_params(root / "params.yaml")
     params = dataclasses.replace(params, tune=dataclasses.replace(params.tune, **tune_changes))
     return tune_postprocess(params, root / "processed", root / "detector.pt", out / "models/postprocess.json",
-                            out / "metrics/tune.json", out / "plots/tune")
+                            out / "metrics/tune.json", out / "plots/tune", out / "results/val/detection.json")
 
 
 def test_end_to_end_outputs_are_valid_and_reproducible(tiny_run, tmp_path):
@@ -250,6 +250,10 @@ def test_end_to_end_outputs_are_valid_and_reproducible(tiny_run, tmp_path):
     assert (tmp_path / "b/metrics/tune.json").read_bytes() == expected
     assert (tmp_path / "spilled/metrics/tune.json").read_bytes() == expected
     assert (tmp_path / "b/plots/tune/scores.json").read_bytes() == (tmp_path / "a/plots/tune/scores.json").read_bytes()
+    per_image = json.loads((tmp_path / "a/results/val/detection.json").read_text())
+    assert len(per_image) == metrics["best"]["cleval/num_images"]  # the winner's rows: their mean is its score
+    assert sum(row["hmean"] for row in per_image) / len(per_image) == pytest.approx(metrics["best"]["cleval/hmean"])
+    assert (tmp_path / "b/results/val/detection.json").read_bytes() == (tmp_path / "a/results/val/detection.json").read_bytes()
 
 
 def test_random_search_end_to_end_draws_trials(tiny_run, tmp_path):
@@ -264,8 +268,9 @@ def test_missing_model_is_named(tiny_run, tmp_path):
     params = load_params(root / "params.yaml")
     with pytest.raises(FileNotFoundError, match="absent.pt"):
         tune_postprocess(params, root / "processed", tmp_path / "absent.pt", tmp_path / "p.json",
-                         tmp_path / "m.json", tmp_path / "plots")
+                         tmp_path / "m.json", tmp_path / "plots", tmp_path / "r.json")
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "m.json").exists()
+    assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.slow

@@ -27,20 +27,51 @@ def _check_params(args: argparse.Namespace) -> int:
 
 
 def _eval_det(args: argparse.Namespace) -> int:
-    from doclab.metrics.ufo_scores import evaluate_ufo
+    from doclab.metrics.bootstrap import comparison_lines
+    from doclab.metrics.ufo_scores import compare_ufo, evaluate_ufo
 
     notes: list[str] = []
-    metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode, notes=notes)
+    comparison = None
+    if args.vs:
+        metrics, comparison = compare_ufo(args.gt, args.pred, args.vs, args.mode, args.resamples, args.seed, notes)
+    else:
+        metrics = evaluate_ufo(args.gt, args.pred, mode=args.mode, notes=notes)
     for line in notes:
         print(f"warning: {line}", file=sys.stderr)
     if args.json:
-        print(json.dumps(metrics, indent=2, sort_keys=True))
-    else:
-        width = max(len(k) for k in metrics)
-        for key in sorted(metrics):
-            value = metrics[key]
-            print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+        print(json.dumps({**metrics, "compare": comparison} if comparison else metrics, indent=2, sort_keys=True))
+        return 0
+    width = max(len(k) for k in metrics)
+    for key in sorted(metrics):
+        value = metrics[key]
+        print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    if comparison:
+        print(f"\n{args.vs} (B) against {args.pred} (A): paired bootstrap over images, {args.resamples} resamples, "
+              f"seed {args.seed}")
+        print("\n".join(comparison_lines(comparison)))
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from doclab.experiments.compare import compare_experiments
+    from doclab.experiments.compare_text import comparison_text
+
+    comparison = compare_experiments(args.repo, _revs(args.a), _revs(args.b), args.split, args.resamples, args.seed)
+    print(json.dumps(comparison.to_json(), indent=2, sort_keys=True) if args.json else comparison_text(comparison),
+          flush=True)
+    if args.md:
+        from doclab.experiments.review import write_review
+
+        path = write_review(args.repo, comparison, Path(args.md))
+        print(f"{path}: review report", file=sys.stderr)
+    return 0
+
+
+def _revs(text: str) -> list[str]:
+    revs = [rev.strip() for rev in text.split(",") if rev.strip()]
+    if not revs:
+        raise ConfigError(f"{text!r}: expected a revision, or several separated by commas")
+    return revs
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -85,9 +116,22 @@ def _sweep(args: argparse.Namespace) -> int:
     if result.best is None:
         print("no trial finished with the metric: see `dvc queue logs <trial>`", file=sys.stderr)
         return 1
-    print(f"best: {result.best.experiment} {args.metric} {result.best.value:.4f}")
+    print(f"best: {result.best.experiment} {args.metric} {result.best.value:.4f}; {_significance_text(result)}")
     print("\n".join(best_commands(result)))
     return 0
+
+
+def _significance_text(result) -> str:
+    """'against the runner-up t002: +0.0040 [-0.0010, +0.0090] within noise; against the baseline HEAD: ...'."""
+    parts = []
+    for role in ("runner-up", "baseline"):
+        if role not in result.significance:
+            continue
+        name, found = result.significance[role]
+        parts.append(f"against the {role} {name}: " + (
+            f"{found['diff']:+.4f} [{found['ci95'][0]:+.4f}, {found['ci95'][1]:+.4f}] {found['verdict']}"
+            if found else "no per-image validation results to compare"))
+    return f"val {result.statistic} per image, paired bootstrap: " + "; ".join(parts)
 
 
 def _deps(args: argparse.Namespace) -> int:
@@ -145,7 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mode", choices=("competition", "cleval"), default="competition",
                           help="competition: polygons, pseudo character counts; cleval: the cleval package's rules")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--vs", metavar="B.json", help="a second prediction file: bootstrap B against PRED "
+                          "(difference, 95%% interval, verdict per metric)")
+    evaluate.add_argument("--resamples", type=_positive, default=10_000, help="bootstrap resamples (with --vs)")
+    evaluate.add_argument("--seed", type=int, default=0, help="bootstrap seed (with --vs)")
     evaluate.set_defaults(handler=_eval_det)
+
+    compare = commands.add_parser("compare", help="B against A with bootstrap intervals: is the difference real?")
+    compare.add_argument("a", help="a git rev, experiment name or 'workspace'; several runs (seeds) joined by commas")
+    compare.add_argument("b", help="the other side, as A")
+    compare.add_argument("--split", choices=("test", "val"), default="test")
+    compare.add_argument("--md", metavar="DIR", help="also write DIR/review.md with overlays of the images that moved")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.add_argument("--resamples", type=_positive, default=10_000, help="bootstrap resamples")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    compare.add_argument("--repo", default=".", help="the DVC project")
+    compare.set_defaults(handler=_compare)
 
     report = commands.add_parser("report", help="rewrite the generated table of experiments.md from `dvc exp show`")
     report.add_argument("--repo", default=".", help="the DVC project (a git work tree with dvc.yaml)")

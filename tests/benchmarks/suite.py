@@ -24,7 +24,7 @@ from timing import markdown_table
 from doclab.io import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("cleval", "targets", "postprocess", "tune", "loader", "pipeline")
+BENCHMARKS = ("cleval", "targets", "postprocess", "tune", "loader", "pipeline", "bootstrap")
 # The bench.json key prefixes each benchmark owns (replaced when it runs again).
 PREFIXES = {"cleval": ("cleval.",), "targets": ("targets.",), "postprocess": ("postprocess.",), "tune": ("tune.", "tune_grid."),
             "loader": ("loader.", "model_step.", "model_step_gpu."), "pipeline": ("pipeline.",)}

@@ -4,7 +4,7 @@
     for batch in batches:
         evaluator.process(batch_keys, batch_detections)   # per image: Detections or (N, 2) point arrays
     evaluator.evaluate()   # {"cleval/hmean": ..., "cleval_global/...": ..., "iou/hmean": ...}
-    evaluator.per_image()  # [{"image", "recall", "precision", "hmean", "detections", "words"}, ...]
+    evaluator.per_image()  # [{"image", "recall", "precision", "hmean", "detections", "words", counts...}, ...]
 
 Training validation (`evaluate_detector`), the post-processing search (`detection.search`) and the
 evaluate stage (`detection.evaluation`) all score through it, so their numbers cannot drift apart.
@@ -19,8 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from doclab.detection.postprocess import Detection
-from doclab.metrics.cleval.metric import CLEvalMetric
-from doclab.metrics.iou import IoUMetric
+from doclab.metrics.detection import DetectionScores
 
 SplitGroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
 
@@ -45,9 +44,7 @@ class DetectionEvaluator:
 
     def reset(self) -> None:
         """Forget all images seen so far."""
-        self._cleval = CLEvalMetric(mode="competition")
-        self._iou = IoUMetric()
-        self._rows: list[dict] = []
+        self._scores = DetectionScores(mode="competition")
 
     def process(self, keys: Sequence[str], detections: Sequence[Sequence[Detection | np.ndarray]]) -> None:
         """Score a batch of images and add them to the running totals.
@@ -63,21 +60,16 @@ class DetectionEvaluator:
             raise ValueError(f"DetectionEvaluator.process: {len(keys)} keys but {len(detections)} detection lists")
         for key, found in zip(keys, detections):
             polygons, ignore = self.ground_truth[key]
-            predicted = [_points(d) for d in found]
-            scores = self._cleval.update(polygons, predicted)
-            self._iou.update(polygons, predicted, gt_ignore=ignore)
-            self._rows.append({"image": key, **{name: float(value) for name, value in scores.items()},
-                               "detections": len(predicted), "words": len(polygons)})
+            self._scores.update(key, polygons, [_points(d) for d in found], gt_ignore=ignore)
 
     def evaluate(self) -> dict[str, float]:
         """`cleval/...`, `cleval_global/...` and `iou/...` metrics of every image processed, plain floats."""
-        metrics = {**self._cleval.compute(), **self._iou.compute()}
-        return {name: float(value) for name, value in metrics.items()}
+        return {name: float(value) for name, value in self._scores.compute().items()}
 
     def per_image(self) -> list[dict]:
-        """One {"image", "recall", "precision", "hmean", "detections", "words"} row per image, in process order.
+        """One row per image, in process order (`DetectionScores.per_image`).
 
         recall/precision/hmean are the image's CLEval (competition) scores; detections and words count
-        its predicted and GT polygons.
+        its predicted and GT polygons; the CLEval character counts and IoU match counts follow.
         """
-        return [dict(row) for row in self._rows]
+        return self._scores.per_image()

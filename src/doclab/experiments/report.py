@@ -12,8 +12,10 @@ import fnmatch
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from doclab.experiments.noise import against_best
 from doclab.experiments.report_table import (
     WORKSPACE,
     ExperimentRow,
@@ -130,6 +132,9 @@ def _read_document(out: Path) -> str | None:
 def write_report(repo: str | Path, out: str | Path, all_commits: bool = False) -> list[ExperimentRow]:
     """Regenerate the table between the report markers of `out`; text outside them is kept byte for byte.
 
+    Rows with per-image validation results are marked against the best of them (`val vs best`):
+    'within noise' when the paired bootstrap cannot tell them apart.
+
     `out` is created (title, table, a '## Notes' heading) when missing, and not rewritten when
     the table is unchanged.
 
@@ -146,6 +151,8 @@ def write_report(repo: str | Path, out: str | Path, all_commits: bool = False) -
     check_project(repo)
     shown = exp_show(repo, all_commits)
     rows = experiment_rows(shown, lambda rev: training_seconds(repo, rev))
+    marks = against_best(str(repo), {row.name: row.rev for row in rows if row.rev})
+    rows = [replace(row, noise=marks.get(row.name, {}).get("verdict")) for row in rows]
     document = _read_document(out)
     updated = splice_table(document, render_table(rows), str(out))
     if updated != document:

@@ -40,6 +40,8 @@ NEW_DOCUMENT_TAIL = "\n## Notes\n\n"
 COLUMNS = ("experiment", "commit", "model", "image_size", "batch_size", "thresh", "box_thresh", "CLEval H-mean",
            "macro-F1", "train time")
 SWEEP_COLUMN = "sweep"
+NOISE_COLUMN = "val vs best"
+NOISE_CELLS = {"best": "best", "within noise": "within noise", "worse": "worse"}
 
 
 class ReportError(DataError):
@@ -60,6 +62,9 @@ class ExperimentRow:
         classify_macro_f1: classification macro-F1 (evaluate.json, else the chosen ensemble on val).
         train_seconds: summed epoch times of the training stages (None when no record exists).
         sweep: the `doclab sweep` an experiment named `<sweep>-tNNN` belongs to (None otherwise).
+        rev: the full git revision ('workspace' for the workspace).
+        noise: against the best row on the validation images ('best', 'within noise', 'worse'; None
+            without per-image validation results), see `doclab.experiments.noise`.
     """
 
     name: str
@@ -73,6 +78,8 @@ class ExperimentRow:
     classify_macro_f1: float | None
     train_seconds: float | None
     sweep: str | None = None
+    rev: str = ""
+    noise: str | None = None
 
 
 def lookup(tree: object, keys: tuple[str, ...]) -> object | None:
@@ -156,7 +163,8 @@ def _row(entry: Mapping, train_seconds: float | None) -> ExperimentRow:
         detect_hmean=_detect_hmean(data),
         classify_macro_f1=_classify_macro_f1(data),
         train_seconds=train_seconds,
-        sweep=sweep_of(name) if rev != WORKSPACE else None)
+        sweep=sweep_of(name) if rev != WORKSPACE else None,
+        rev=rev)
 
 
 def experiment_rows(shown: list[dict], training_seconds: Callable[[str], float | None]) -> list[ExperimentRow]:
@@ -222,15 +230,19 @@ def _cell(value: object, digits: int | None = None) -> str:
 def render_table(rows: list[ExperimentRow]) -> str:
     """Markdown table (header, rule, one line per row), each line ending in a newline.
 
-    A 'sweep' column follows 'experiment' when some row is a `doclab sweep` trial.
+    A 'sweep' column follows 'experiment' when some row is a `doclab sweep` trial; a 'val vs best'
+    column follows 'CLEval H-mean' when some row has a noise mark.
     """
     with_sweep = any(row.sweep is not None for row in rows)
-    columns = (COLUMNS[0], SWEEP_COLUMN, *COLUMNS[1:]) if with_sweep else COLUMNS
+    with_noise = any(row.noise is not None for row in rows)
+    columns = (COLUMNS[0], *((SWEEP_COLUMN,) if with_sweep else ()), *COLUMNS[1:8],
+               *((NOISE_COLUMN,) if with_noise else ()), *COLUMNS[8:])
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     for row in rows:
         cells = (_cell(row.name), *((_cell(row.sweep),) if with_sweep else ()), _cell(row.commit),
                  _cell(row.model), _cell(row.image_size), _cell(row.batch_size), _cell(row.thresh),
-                 _cell(row.box_thresh), _cell(row.detect_hmean, 4), _cell(row.classify_macro_f1, 4),
+                 _cell(row.box_thresh), _cell(row.detect_hmean, 4),
+                 *((NOISE_CELLS.get(row.noise, MISSING),) if with_noise else ()), _cell(row.classify_macro_f1, 4),
                  format_duration(row.train_seconds))
         lines.append("| " + " | ".join(cells) + " |")
     return "".join(f"{line}\n" for line in lines)

@@ -73,6 +73,7 @@ class IoUMetric:
     def reset(self) -> None:
         """Forget all images seen so far."""
         self.num_gt = self.num_det = self.num_matched = 0
+        self._per_image: list[dict] = []
 
     def update(self, gt_polygons: Sequence[np.ndarray], pred_polygons: Sequence[np.ndarray],
                gt_texts: Sequence[str | None] | None = None, gt_ignore: Sequence[bool] | None = None) -> dict:
@@ -108,7 +109,12 @@ class IoUMetric:
         self.num_matched += n_match
         recall = n_match / n_gt if n_gt else 1.0
         precision = n_match / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
+        self._per_image.append({"iou_gt": n_gt, "iou_det": n_det, "iou_matched": n_match})
         return {"recall": float(recall), "precision": float(precision), "hmean": _hmean(recall, precision)}
+
+    def per_image(self) -> list[dict]:
+        """One {"iou_gt", "iou_det", "iou_matched"} row of counts per image, in update order."""
+        return [dict(row) for row in self._per_image]
 
     def compute(self) -> dict:
         """{"iou/recall", "iou/precision", "iou/hmean"} from match counts over all images

@@ -10,9 +10,9 @@ import shapely
 
 from doclab.data.formats.ufo import read_ufo
 from doclab.data.records import DataError
+from doclab.metrics.bootstrap import DETECTION_STATISTICS, RESAMPLES, compare_tables, detection_table
 from doclab.metrics.cleval.boxes import Mode
-from doclab.metrics.cleval.metric import CLEvalMetric
-from doclab.metrics.iou import IoUMetric
+from doclab.metrics.detection import DetectionScores
 
 # Detections are clipped to this many image sizes around the image: a point far outside cannot be
 # text of the image, and huge coordinates (1e15) would otherwise drown the metric's arithmetic.
@@ -57,9 +57,31 @@ def _sizes(gt: dict, pred: dict) -> dict[str, tuple[int, int] | None]:
     return sizes
 
 
+def compare_ufo(gt_path: str | Path, a_path: str | Path, b_path: str | Path, mode: Mode = "competition",
+                resamples: int = RESAMPLES, seed: int = 0, notes: list[str] | None = None) -> tuple[dict, dict]:
+    """Score two prediction files on the same ground truth and bootstrap B against A over the images.
+
+    Returns:
+        (A's `evaluate_ufo` metrics, `compare_tables` of B against A for every detection metric).
+    Raises:
+        DataError: as `score_ufo`, for either file.
+    """
+    rows_a = score_ufo(gt_path, a_path, mode, notes)
+    rows_b = score_ufo(gt_path, b_path, mode, notes)
+    comparison = compare_tables(detection_table(rows_a.per_image()), detection_table(rows_b.per_image()),
+                                DETECTION_STATISTICS, resamples, seed)
+    return rows_a.compute(), comparison
+
+
 def evaluate_ufo(gt_path: str | Path, pred_path: str | Path, mode: Mode = "competition",
                  notes: list[str] | None = None) -> dict:
-    """CLEval and IoU-0.5 scores of a prediction file.
+    """CLEval and IoU-0.5 scores of a prediction file: `score_ufo(...).compute()`."""
+    return score_ufo(gt_path, pred_path, mode, notes).compute()
+
+
+def score_ufo(gt_path: str | Path, pred_path: str | Path, mode: Mode = "competition",
+              notes: list[str] | None = None) -> DetectionScores:
+    """CLEval and IoU-0.5 scores of a prediction file, split-wide and per image.
 
     Every GT image counts; one missing from the predictions has no detections (and scores 0,
     as in the competition). Detections are taken in file order (the first 500 count).
@@ -72,7 +94,8 @@ def evaluate_ufo(gt_path: str | Path, pred_path: str | Path, mode: Mode = "compe
         notes: receives one warning line per kind of suspect input (degenerate polygons, clipped
             detections), with counts.
     Returns:
-        one flat dict: `CLEvalMetric.compute()` keys plus `IoUMetric.compute()` keys, all in [0, 1].
+        The scores of every GT image in GT file order: `.compute()` is one flat dict of
+        `CLEvalMetric.compute()` and `IoUMetric.compute()` keys, `.per_image()` its rows.
     Raises:
         DataError: unreadable or malformed file, no GT words at all, a prediction for an image the
             GT lacks, or non-finite coordinates; the message names the file and the image.
@@ -84,7 +107,7 @@ def evaluate_ufo(gt_path: str | Path, pred_path: str | Path, mode: Mode = "compe
     unknown = [name for name in pred if name not in gt]
     if unknown:
         raise DataError(f"{pred_path}: image {unknown[0]!r} is not in the ground truth {gt_path}")
-    cleval, iou = CLEvalMetric(mode=mode), IoUMetric()
+    scores = DetectionScores(mode=mode)
     problems = {gt_path: Counter(), pred_path: Counter()}
     clipped = 0
     for name, size in _sizes(gt, pred).items():
@@ -97,13 +120,12 @@ def evaluate_ufo(gt_path: str | Path, pred_path: str | Path, mode: Mode = "compe
         try:
             detections, count = _clip(detections, size)
             clipped += count
-            cleval.update(polygons, detections, gt_texts=texts, gt_ignore=ignore)
-            iou.update(polygons, detections, gt_texts=texts, gt_ignore=ignore)
+            scores.update(name, polygons, detections, gt_texts=texts, gt_ignore=ignore)
         except ValueError as exc:
             source = gt_path if str(exc).startswith("GT") else pred_path
             raise DataError(f"{source}: image {name!r}: {exc}") from None
     _report(problems, clipped, pred_path, notes)
-    return {**cleval.compute(), **iou.compute()}
+    return scores
 
 
 def _report(problems: dict[str | Path, Counter], clipped: int, pred_path: str | Path, notes: list[str] | None) -> None:

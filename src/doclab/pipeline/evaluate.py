@@ -1,14 +1,19 @@
-"""The `evaluate` stage: test-split detection and classification -> metrics/evaluate.json, plots, submissions.
+"""The `evaluate` stage: test-split detection and classification -> metrics/evaluate.json, plots, submissions,
+and the per-image results `doclab compare` reads.
 
 Metric keys are flat and stable (`detect.cleval.hmean`, `classify.macro_f1`, ...) so `dvc metrics diff`
-and `dvc exp show` read well.
+and `dvc exp show` read well. The per-image files (`results/<split>/<task>.json`, committed) hold
+what the metrics are computed from: `results/test/detection.json` one row of CLEval/IoU scores and
+counts per image (also the per-image H-mean plot), `results/{test,val}/classification.json` one row
+of label, prediction and probabilities per image. `results/val/detection.json` comes from
+`tune_postprocess`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification
+from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification, sample_rows
 from doclab.config import Params
 from doclab.detection.evaluation import DetectionResult, evaluate_detection, submission_rows
 from doclab.detection.model_file import load_postprocess
@@ -20,7 +25,8 @@ WORST_IMAGES = 8
 
 @dataclass(frozen=True)
 class EvaluatePaths:
-    """Where the evaluate stage reads and writes (all from dvc.yaml); PNG figures go to `plots/png/`."""
+    """Where the evaluate stage reads and writes (all from dvc.yaml); PNG figures go to `plots/png/`,
+    per-image results to `results/<split>/<task>.json`."""
 
     data: Path
     detector: Path
@@ -30,6 +36,7 @@ class EvaluatePaths:
     metrics: Path
     plots: Path
     submission: Path
+    results: Path
 
 
 def _detection_metrics(result: DetectionResult) -> dict[str, float]:
@@ -55,7 +62,7 @@ def _write_detection(result: DetectionResult, chosen_box_thresh: float, paths: E
     rows = submission_rows(result.detections)
     atomic_write_text(paths.submission / "detection.csv",
                       "filename,polygons\n" + "".join(f"{key},{polygons}\n" for key, polygons in rows))
-    atomic_write_json(paths.plots / "per_image_hmean.json", result.per_image)
+    atomic_write_json(paths.results / "test" / "detection.json", result.per_image)
     atomic_write_json(paths.plots / "box_thresh.json", result.box_thresh_curve)
     images = paths.plots / "png"
     plots.plot_hmean_histogram(result.per_image, images / "per_image_hmean.png")
@@ -65,7 +72,9 @@ def _write_detection(result: DetectionResult, chosen_box_thresh: float, paths: E
                         images / "worst", WORST_IMAGES)
 
 
-def _write_classification(result: ClassificationResult, paths: EvaluatePaths) -> None:
+def _write_classification(result: ClassificationResult, val: ClassificationResult, paths: EvaluatePaths) -> None:
+    atomic_write_json(paths.results / "test" / "classification.json", sample_rows(result))
+    atomic_write_json(paths.results / "val" / "classification.json", sample_rows(val))
     names = [result.classes[i] for i in result.predicted]
     atomic_write_text(paths.submission / "classification.csv",
                       "ID,target\n" + "".join(f"{key},{name}\n" for key, name in zip(result.ids, names)))
@@ -92,10 +101,11 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
     post = load_postprocess(paths.postprocess)
     detection = evaluate_detection(params, paths.data, paths.detector, post)
     classification = evaluate_classification(paths.ensemble, paths.logits)
+    val_classification = evaluate_classification(paths.ensemble, paths.logits, "val")
     paths.plots.mkdir(parents=True, exist_ok=True)
     metrics = {**_detection_metrics(detection), **_classification_metrics(classification)}
     with staged_outputs():  # plots, submission and metrics land together, or none of them
         _write_detection(detection, post.box_thresh, paths)
-        _write_classification(classification, paths)
+        _write_classification(classification, val_classification, paths)
         atomic_write_json(paths.metrics, metrics)
     return metrics

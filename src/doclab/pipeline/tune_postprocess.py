@@ -1,7 +1,8 @@
 """Post-processing search on cached validation probability maps (the `tune_postprocess` stage).
 
     result = tune_postprocess(params, Path("data/processed"), Path("models/detector.pt"),
-                              Path("models/postprocess.json"), Path("metrics/tune.json"), Path("plots/tune"))
+                              Path("models/postprocess.json"), Path("metrics/tune.json"), Path("plots/tune"),
+                              Path("results/val/detection.json"))
     postprocess = load_postprocess("models/postprocess.json")  # a validated PostprocessParams
 
 The detector runs once (`cache`); every candidate then costs only post-processing and
@@ -46,8 +47,9 @@ class TuneResult:
     search_seconds: float
 
 
-def _write_outputs(result: SearchResult, params: Params, out: Path, metrics_path: Path, plots_dir: Path) -> None:
-    """models/postprocess.json, metrics/tune.json and the plot data + PNG (each written atomically)."""
+def _write_outputs(result: SearchResult, rows: list[dict], params: Params, out: Path, metrics_path: Path,
+                   plots_dir: Path, results_path: Path) -> None:
+    """models/postprocess.json, metrics/tune.json, the plot data + PNG and the winner's per-image rows."""
     from doclab.plots.tune import score_rows, write_score_plot  # matplotlib: see tune_postprocess
 
     metric = params.tune.metric
@@ -56,13 +58,14 @@ def _write_outputs(result: SearchResult, params: Params, out: Path, metrics_path
     atomic_write_json(metrics_path, {"metric": metric, "best": best, "untuned": result.untuned,
                                      "best_params": result.candidates[result.best_index],
                                      "candidates": len(result.candidates)})
-    rows = score_rows(result.candidates, result.scores, metric)
-    atomic_write_json(plots_dir / PLOT_DATA, rows)
-    write_score_plot(plots_dir / PLOT_IMAGE, rows, metric, params.tune.search)
+    atomic_write_json(results_path, rows)
+    plot_rows = score_rows(result.candidates, result.scores, metric)
+    atomic_write_json(plots_dir / PLOT_DATA, plot_rows)
+    write_score_plot(plots_dir / PLOT_IMAGE, plot_rows, metric, params.tune.search)
 
 
 def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Path, out: str | Path,
-                     metrics_path: str | Path, plots_dir: str | Path) -> TuneResult:
+                     metrics_path: str | Path, plots_dir: str | Path, results_path: str | Path) -> TuneResult:
     """Search `params.tune.space` for the post-processing that maximises `params.tune.metric`.
 
     Args:
@@ -76,6 +79,8 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
             candidate count (no timings: identical runs give identical bytes).
         plots_dir: plots/tune: scores.json (one row per candidate: tuned keys + score) and
             scores.png.
+        results_path: results/val/detection.json: the tuned setting's per-image validation rows
+            (`DetectionEvaluator.per_image`), what `doclab compare --split val` and the sweep read.
     Returns:
         The `TuneResult` (with timings, for printing).
     Raises:
@@ -86,6 +91,7 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
     # torch (and matplotlib) load here, not at the top: the search's worker processes import
     # this package, and a torch import would cost each of them seconds.
     from doclab.detection.dataset import load_ground_truth
+    from doclab.detection.evaluation import score_images
     from doclab.detection.maps import cache_split_maps
 
     data_dir = Path(data_dir)
@@ -95,8 +101,9 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
         cached = time.perf_counter()
         result = search_postprocess(cache, ground_truth, params.postprocess, params.tune, params.seed)
         searched = time.perf_counter()
-    with staged_outputs():  # postprocess.json, metrics and plots land together, or none of them
-        _write_outputs(result, params, Path(out), Path(metrics_path), Path(plots_dir))
+        _, rows, _ = score_images(cache, ground_truth, result.best)
+    with staged_outputs():  # postprocess.json, metrics, plots and results land together, or none of them
+        _write_outputs(result, rows, params, Path(out), Path(metrics_path), Path(plots_dir), Path(results_path))
     return TuneResult(params.tune.metric, result.scores[result.best_index], result.untuned,
                       dict(result.candidates[result.best_index]), len(result.candidates),
                       cached - start, searched - cached)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from doclab.engine.pruning import MedianRule, read_intermediate
+from doclab.experiments.noise import against_best, significance, statistic_for
 from doclab.experiments.report import check_project
 from doclab.experiments.sweep.experiments import (
     PENDING,
@@ -78,12 +79,21 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class SweepResult:
-    """A sweep's trials (by number), its best complete trial, and how many trials this call queued."""
+    """A sweep's trials (by number), its best complete trial, and how many trials this call queued.
+
+    Attributes:
+        noise: {experiment: `against_best` mark} of the complete trials with validation results.
+        statistic: the per-image validation statistic the marks and `significance` use.
+        significance: {"runner-up" | "baseline": (its name, `significance` of the best against it, or None)}.
+    """
 
     name: str
     trials: tuple[TrialResult, ...]
     best: TrialResult | None
     queued: int
+    noise: dict = field(default_factory=dict)
+    statistic: str = ""
+    significance: dict = field(default_factory=dict)
 
 
 def _sampler(settings: SweepSettings, offset: int) -> optuna.samplers.BaseSampler:
@@ -232,7 +242,28 @@ def run_sweep(repo: str | Path, settings: SweepSettings, log: Callable[[str], No
         if missing:
             raise SweepError(f"{missing[0]}: queued, but `dvc exp show` does not list it (HEAD moved, or "
                              f"the queue was cleared?); see {paths.log}")
-    return SweepResult(settings.name, trials, _best(trials, settings.direction), queued)
+    best = _best(trials, settings.direction)
+    statistic = statistic_for(settings.metric)
+    noise = against_best(str(repo), {t.experiment: t.experiment for t in trials if t.state == "complete"}, statistic)
+    trials = tuple(replace(t, noise=noise.get(t.experiment, {}).get("verdict")) for t in trials)
+    write_summary(paths.summary, settings.name, settings.metric, settings.direction, list(trials))
+    return SweepResult(settings.name, trials, best, queued, noise, statistic,
+                       _significance(repo, trials, best, settings.direction, statistic))
+
+
+def _significance(repo: Path, trials: tuple[TrialResult, ...], best: TrialResult | None, direction: str,
+                  statistic: str) -> dict:
+    """The best trial against the runner-up (by the sweep's metric) and against HEAD (the baseline)."""
+    if best is None:
+        return {}
+    sign = 1.0 if direction == "max" else -1.0
+    others = sorted((t for t in trials if t.state == "complete" and t is not best and t.experiment != best.experiment),
+                    key=lambda t: (-sign * t.value, t.number))
+    found = {"baseline": ("HEAD", significance(str(repo), best.experiment, "HEAD", statistic))}
+    if others:
+        found["runner-up"] = (others[0].experiment, significance(str(repo), best.experiment, others[0].experiment,
+                                                                 statistic))
+    return found
 
 
 def best_commands(result: SweepResult) -> list[str]:

@@ -61,6 +61,8 @@ class TrialResult:
         state: 'complete', 'failed' or 'pending' (queued or running in DVC).
         value: the metric of a complete trial.
         pruned_epoch: the epoch at which the pruning rule stopped its training (None: not pruned).
+        noise: against the best trial on the validation images: 'best', 'within noise', 'worse'
+            (None until the sweep ends, or without per-image validation results).
     """
 
     number: int
@@ -69,6 +71,7 @@ class TrialResult:
     state: str
     value: float | None = None
     pruned_epoch: int | None = None
+    noise: str | None = None
 
 
 def trial_name(sweep: str, index: int) -> str:
@@ -93,4 +96,4 @@ def write_summary(path: Path, sweep: str, metric: str, direction: str, trials: l
     atomic_write_json(path, {
         "sweep": sweep, "metric": metric, "direction": direction,
         "trials": [{"experiment": t.experiment, "number": t.number, "params": t.params, "state": t.state,
-                    "value": t.value, "pruned_epoch": t.pruned_epoch} for t in trials]})
+                    "value": t.value, "pruned_epoch": t.pruned_epoch, "noise": t.noise} for t in trials]})

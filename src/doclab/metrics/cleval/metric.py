@@ -190,6 +190,7 @@ class CLEvalMetric:
     def reset(self) -> None:
         """Forget all images seen so far."""
         self._per_image: list[tuple[float, float, float]] = []
+        self._counts: list[CharCounts] = []
         self._totals = CharCounts()
 
     def update(self, gt_polygons: Sequence[np.ndarray], pred_polygons: Sequence[np.ndarray],
@@ -210,6 +211,7 @@ class CLEvalMetric:
         det = prepare_detections(pred_polygons, self.mode, self.max_detections)
         counts = score_image(gt, det)
         self._totals.add(counts)
+        self._counts.append(counts)
         scores = counts.scores()
         self._per_image.append(scores)
         return dict(zip(("recall", "precision", "hmean"), scores))
@@ -231,6 +233,16 @@ class CLEvalMetric:
             "cleval/num_split": self._totals.num_splitted, "cleval/num_merge": self._totals.num_merged,
             "cleval/num_images": len(self._per_image),
         }
+
+    def per_image(self) -> list[dict]:
+        """One row per image in update order: {"recall", "precision", "hmean"} plus its CharCounts fields.
+
+        The counts are what the global scores sum, so a bootstrap over images can recompute them
+        (`doclab.metrics.bootstrap`).
+        """
+        return [{**dict(zip(("recall", "precision", "hmean"), scores)),
+                 **{f.name: getattr(counts, f.name) for f in fields(counts)}}
+                for scores, counts in zip(self._per_image, self._counts)]
 
     def counts(self) -> dict:
         """Character tallies summed over all images, named as in the reference outputs."""
