@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
 from doclab.config import AugmentParams, ConfigError, build
 from doclab.data.records import DataError
@@ -24,7 +23,9 @@ from doclab.detection.dataset import (
     collate_detection,
     load_ground_truth,
 )
-from doclab.engine.loading import reseed, seed_worker
+from doclab.engine.device import Runtime
+from doclab.engine.loading import reseed
+from doclab.engine.recipe import seeded_loader
 
 TARGETS = {"shrink_ratio": 0.4, "thresh_min": 0.3, "thresh_max": 0.7, "min_text_size": 3.0}
 INK = 20  # word pixels; the page is 255
@@ -159,8 +160,7 @@ def test_same_seed_gives_identical_samples(processed):
     dataset = DetectionDataset(root, "train", 128, build_train_transform(heavy, 128), TARGETS)
     samples = []
     for seed in (3, 3, 4):
-        torch.manual_seed(seed)
-        samples.append(dataset[1])
+        samples.append(dataset[(1, seed)])
     for name in ("image", "prob_map", "prob_mask", "thresh_map", "thresh_mask"):
         assert torch.equal(samples[0][name], samples[1][name]), name
     assert not torch.equal(samples[0]["image"], samples[2]["image"])
@@ -203,8 +203,8 @@ def test_loader_with_workers_is_deterministic(processed):
     dataset = DetectionDataset(root, "train", 128, build_train_transform(AugmentParams(), 128), TARGETS)
 
     def run(seed: int) -> list[dict]:
-        loader = DataLoader(dataset, batch_size=1, shuffle=True, num_workers=2, worker_init_fn=seed_worker,
-                            generator=torch.Generator().manual_seed(seed), collate_fn=collate_detection)
+        loader = seeded_loader(dataset, 1, 2, seed, Runtime(torch.device("cpu")), train=True,
+                               collate=collate_detection)
         return list(loader)
 
     first, second, other = run(7), run(7), run(8)

@@ -1,6 +1,8 @@
 """`doclab report`: rows from `dvc exp show --json`, the Markdown table, and a real DVC repo end to end."""
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +286,16 @@ def test_report_on_real_dvc_experiments(tmp_path, capsys, monkeypatch):
 
     assert main(["report"]) == 0
     assert out.read_text() == first
+
+
+def test_noise_marks_add_a_val_vs_best_column():
+    rows = [dataclasses.replace(row, noise=mark) for row, mark in zip(captured_rows(), ("best", "within noise", None, "worse"))]
+    lines = render_table(rows).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header.index("val vs best") == header.index("CLEval H-mean") + 1
+    unescaped_bar = r"(?<!\\)\|"  # a cell may hold an escaped bar (hrnet\|w18)
+    cells = {line.split(" | ")[0].strip("| "): [c.strip() for c in re.split(unescaped_bar, line.strip("|"))]
+             for line in lines[2:]}
+    column = header.index("val vs best")
+    assert [cells[name][column] for name in ("main", "big", "flat1", "fallbk")] == ["best", "within noise", "-", "worse"]
+    assert "val vs best" not in render_table(captured_rows())  # no marks, no column

@@ -3,6 +3,7 @@ read-back, the report's sweep column, and (slow) a real 4-trial sweep over DVC's
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,6 +206,14 @@ def test_four_trial_sweep_on_the_tiny_profile_resumes(tmp_path, tiny_baseline):
     winner_lr = experiments[winner]["data"]["params"]["params.yaml"]["data"]["detector"]["train"]["lr"]
     summary = json.loads((repo / "sweeps/cheap/trials.json").read_text())
     assert [t["state"] for t in summary["trials"]] == ["complete"] * 4
+    # every trial marked against the best on its per-image validation results; the winner's line says
+    # whether it beats the runner-up and the committed baseline beyond the noise
+    marks = [t["noise"] for t in summary["trials"]]
+    assert marks.count("best") == 1 and set(marks) <= {"best", "within noise", "worse"}, marks
+    best_line = next(line for line in first.stdout.splitlines() if line.startswith("best: "))
+    assert "val cleval/hmean per image, paired bootstrap" in best_line and "against the runner-up cheap-t00" in best_line
+    assert re.search(r"against the baseline HEAD: [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\] "
+                     r"(better|worse|within noise)", best_line), best_line
     trained = {r["trial"] for r in read_intermediate(repo / "sweeps/cheap/intermediate.jsonl")}
     assert trained == set(names)  # the workers got the pruning file, DVC the trial names
     best = next(line for line in first.stdout.splitlines() if line.startswith("dvc exp run -S"))

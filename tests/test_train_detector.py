@@ -99,7 +99,7 @@ def test_rerun_with_same_params_resumes_and_changed_params_restart(trained, proc
 
 
 def test_two_runs_give_identical_metrics_and_weights(processed, tmp_path):
-    params = tiny_params(detector__train__workers=2)  # worker processes seeded from the loader generator
+    params = tiny_params(detector__train__workers=2)  # the sample seeds come from the main process
     first = run(tmp_path / "a", processed, params)
     second = run(tmp_path / "b", processed, params)
     assert first == second

@@ -1,7 +1,8 @@
 """Document-type samples from data/processed: labels, albumentations transforms, class balance, TTA views.
 
-Randomness follows the detection dataset: each `__getitem__` draws one seed from torch's RNG and
-runs the whole augmentation from it, so a seeded DataLoader generator reproduces every batch.
+Randomness follows the detection dataset: `__getitem__` takes an (index, seed) pair, the seed drawn
+in the main process by the training loader's `SeededSampler`, and runs the whole augmentation from
+it, so batches do not depend on the DataLoader workers. A plain index is its own seed.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from doclab.config import ClassifierAugmentParams, ConfigError
 from doclab.data.formats.labels import read_label_csv
 from doclab.data.images import read_image
 from doclab.data.records import DataError
-from doclab.engine.loading import normalise, reseed
+from doclab.engine.loading import normalise, reseed, split_item
 from doclab.io import read_json
 
 # Paper is white: rotation corners and the square padding look like an empty margin, not a black frame.
@@ -162,11 +163,18 @@ class ClassificationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        """Returns: (image (3, S, S) float32, ImageNet-normalised; class index)."""
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[Tensor, int]:
+        """One sample.
+
+        Args:
+            item: an index, or an (index, augmentation seed) pair (see `doclab.engine.loading.split_item`).
+        Returns:
+            (image (3, S, S) float32, ImageNet-normalised; class index).
+        """
+        index, seed = split_item(item)
         # JPEGs are DCT-decoded near the training size: 1024 px pages at S=224 decode ~10x faster.
         pixels, _, _ = read_image(self.root / "images" / self.ids[index], max_side=self.image_size)
-        reseed(self.transform, int(torch.randint(0, 2**31 - 1, ()).item()))
+        reseed(self.transform, seed)
         image = self.transform(image=pixels)["image"]
         if image.shape[:2] != (self.image_size, self.image_size):
             raise ValueError(f"transform returned a {image.shape[1]}x{image.shape[0]} image, expected "
@@ -204,7 +212,8 @@ def balanced_sampler(labels: np.ndarray, num_classes: int, generator: torch.Gene
     Args:
         labels: (N,) class indices of the dataset being sampled.
         num_classes: C.
-        generator: the loader's generator, so the draws are checkpointed and resumed with it.
+        generator: the generator the loader's `SeededSampler` reseeds every epoch, so the draws follow
+            the run's seed and epoch (and replay on resume).
     """
     counts = np.bincount(labels, minlength=num_classes)
     weights = 1.0 / counts[labels]

@@ -88,7 +88,8 @@ class DetectorTrainParams:
     amp: bool = True
     channels_last: bool = True
     patience: int = _within(0, 0, 10_000)
-    workers: int = _within(2, 0, 64)
+    # DataLoader worker processes; 'auto' is resolved per machine by `doclab.engine.loading.resolve_workers`.
+    workers: int | Literal["auto"] = _within("auto", 0, 64)
     init_from: str = ""
     val_every: int = _within(1, 1, 10_000)
 

@@ -1,9 +1,9 @@
 """The DBNet detection dataset over `data/processed/` (images/, annotations.json, splits.json).
 
-Randomness: each `__getitem__` draws one seed from torch's RNG and runs the whole
-augmentation from it. DataLoader workers seed torch from the loader's generator, so a
-given generator seed reproduces every batch; with num_workers=0 the global torch seed
-does. `doclab.engine.loading.seed_worker` additionally seeds numpy/random for any other code in the worker.
+Randomness: `__getitem__` takes an (index, seed) pair and runs the whole augmentation from
+that seed, which the training loader's `SeededSampler` draws in the main process; the batches
+therefore do not depend on the number of workers or on whether they persist. A plain index
+(evaluation, tests) is its own seed.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from doclab.data.formats.ufo import load_json, read_ufo
 from doclab.data.records import DataError
 from doclab.detection.augment import apply_transform
 from doclab.detection.targets import make_db_targets
-from doclab.engine.loading import normalise, reseed
+from doclab.engine.loading import normalise, reseed, split_item
 
 TARGET_KEYS = ("shrink_ratio", "thresh_min", "thresh_max", "min_text_size")
 MAP_KEYS = ("prob_map", "prob_mask", "thresh_map", "thresh_mask")
@@ -97,19 +97,22 @@ class DetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         """One sample.
 
+        Args:
+            item: an index, or an (index, augmentation seed) pair (see `doclab.engine.loading.split_item`).
         Returns:
             `image` (3, S, S) float32 normalised; `prob_map`, `prob_mask`, `thresh_map`,
             `thresh_mask` (S, S) float32; `scale` float (S / max(h, w): eval-transform
             pixels = processed pixels * scale); `original_size` (h, w) of the processed
             image; `key` str; `index` int.
         """
+        index, seed = split_item(item)
         key, words = self.keys[index], self.words[index]
         image = read_rgb(self.root / "images" / key)
         height, width = image.shape[:2]
-        reseed(self.transform, int(torch.randint(0, 2**31 - 1, ()).item()))
+        reseed(self.transform, seed)
         image, polygons, ignore = apply_transform(self.transform, image, [w.points for w in words],
                                                   [w.ignore for w in words])
         size = self.image_size

@@ -27,6 +27,7 @@ from doclab.detection.model_file import load_detector
 from doclab.detection.search import MapCache
 from doclab.engine.batch import CPU_BATCH
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
+from doclab.engine.loading import resolve_workers
 
 # `batch_size: auto` for inference on a GPU: no activations are kept for a backward pass, so
 # this fits wherever training fits; on CPU a bigger batch is no faster.
@@ -140,7 +141,7 @@ def cache_split_maps(params: Params, data_dir: Path, model_path: Path, split: st
     size = params.image_size
     dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size), params.detector)
     def make_loader(batch: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=settings.workers,
+        return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=resolve_workers(settings.workers),
                           collate_fn=collate_detection, pin_memory=device.type == "cuda")
 
     with map_storage(len(dataset), size, params.tune.cache_mb) as (storage, path):

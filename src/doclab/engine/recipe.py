@@ -3,7 +3,7 @@ warm-up clamp, the loop config and the resume fingerprint.
 
     seed_everything(params.seed)
     batch, accumulation = batch_plan(params.batch_size, train.effective_batch, runtime, info, probe_fn(model, sample, step))
-    loader = seeded_loader(dataset, batch, train.workers, params.seed, runtime, train=True, sampler=...)
+    loader = seeded_loader(dataset, batch, train.workers, params.seed, runtime, True, sampler=..., stream=info.rank)
     config = loop_config(train, checkpoint_dir, run_fingerprint(__name__, config, files), "cleval/hmean", accumulation, "detector")
 """
 from __future__ import annotations
@@ -18,17 +18,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from doclab.engine.batch import accumulation_steps, resolve_batch_size
 from doclab.engine.checkpoint import fingerprint
 from doclab.engine.device import Runtime
 from doclab.engine.distributed import DistInfo, agree_min
-from doclab.engine.loading import seed_worker
+from doclab.engine.loading import SeededSampler, resolve_workers, seed_worker
 from doclab.engine.loop_config import LoopConfig
 from doclab.imports import code_files
 
 StepFn = Callable[[nn.Module, Any], tuple[dict[str, torch.Tensor], int]]
+
+CUDA_PREFETCH = 4  # batches queued per worker on CUDA (PyTorch's default is 2)
 
 
 def seed_everything(seed: int) -> None:
@@ -72,21 +74,44 @@ def batch_plan(requested: int | str, effective_batch: int, runtime: Runtime, inf
     return batch, accumulation_steps(effective_batch, batch, info.world_size)
 
 
-def seeded_loader(dataset: Dataset, batch: int, workers: int, seed: int, runtime: Runtime, train: bool,
+def seeded_loader(dataset: Dataset, batch: int, workers: int | str, seed: int, runtime: Runtime, train: bool,
                   sampler: Sampler | None = None, collate: Callable | None = None,
-                  generator: torch.Generator | None = None) -> DataLoader:
-    """A loader whose generator fixes the shuffling order and every worker's RNG seed.
+                  generator: torch.Generator | None = None, stream: int = 0, persistent: bool = True) -> DataLoader:
+    """A loader whose batches are a function of `seed` (and the epoch) alone.
 
-    `generator` (seeded with `seed` when None) may be shared with the sampler, as the classifier's
-    class-balanced sampler does.
+    Training wraps the order (`sampler`, else a shuffle) in a `SeededSampler`: indices and per-sample
+    augmentation seeds are drawn in the main process, so neither the worker count nor persistent
+    workers change a batch, and the loop's `set_epoch` replays an epoch exactly on resume. Training
+    also drops the last incomplete batch: equal micro-batches keep accumulation exact, and BatchNorm
+    statistics from a batch of one are noise. Workers persist across epochs and validations (no
+    restart cost per pass) and queue `CUDA_PREFETCH` batches each on CUDA.
 
-    Training shuffles (unless a sampler is given) and drops the last incomplete batch: equal
-    micro-batches keep accumulation exact, and BatchNorm statistics from a batch of one are noise.
+    Args:
+        dataset: samples; with `train`, its `__getitem__` takes (index, seed) pairs (see `split_item`).
+        batch: samples per batch.
+        workers: worker processes, or 'auto' (see `resolve_workers`).
+        seed: the run's seed.
+        runtime: the device (pinned memory and prefetch on CUDA).
+        train: shuffle (unless `sampler` is given), draw sample seeds, drop the last incomplete batch.
+        sampler: the training order, e.g. a DistributedSampler or the classifier's class-balanced one.
+        collate: the batch collate function.
+        generator: the generator `sampler` draws from (a fresh one when None).
+        stream: the DDP rank, so every rank draws its own sample seeds.
+        persistent: keep the workers between passes (off for a loader read once among many, whose
+            idle workers would only hold memory).
+    Returns:
+        The DataLoader; its own generator only seeds the workers (`seed_worker`).
     """
-    return DataLoader(dataset, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
-                      num_workers=workers, collate_fn=collate, worker_init_fn=seed_worker,
-                      generator=generator or torch.Generator().manual_seed(seed), drop_last=train,
-                      pin_memory=runtime.device.type == "cuda")
+    if train:
+        generator = generator or torch.Generator()
+        order = sampler if sampler is not None else RandomSampler(dataset, generator=generator)
+        sampler = SeededSampler(order, generator, seed, stream)
+    count = resolve_workers(workers)
+    prefetch = CUDA_PREFETCH if count and runtime.device.type == "cuda" else None
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=count, collate_fn=collate,
+                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed), drop_last=train,
+                      pin_memory=runtime.device.type == "cuda", persistent_workers=persistent and count > 0,
+                      prefetch_factor=prefetch)
 
 
 def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:

@@ -42,6 +42,7 @@ from doclab.data.records import DataError
 from doclab.engine.checkpoint import LAST, CheckpointError, load_checkpoint, save_checkpoint
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
 from doclab.engine.distributed import DistInfo, init_distributed, shutdown, train_sampler, wrap_model
+from doclab.engine.loading import SeededSubset
 from doclab.engine.loop import EpochHook, StepFn, best_weights, fit
 from doclab.engine.optim import build_optimizer, trainable
 from doclab.engine.recipe import (
@@ -93,6 +94,7 @@ def _fingerprint(params: Params, member: str, fold: int, data_dir: Path, world_s
     """Hash of the params that shape this run (not the member list), the data files, init weights and the code."""
     settings = to_dict(params.classifier)
     settings.pop("members")
+    settings["train"].pop("workers")  # batches do not depend on it (seeds come from the main process)
     config = {"classifier": settings, "seed": params.seed, "device": params.device, "member": member, "fold": fold,
               "world_size": world_size, "batch": batch, "accumulation": accumulation}
     init = [Path(params.classifier.train.init_from)] if params.classifier.train.init_from else []
@@ -154,17 +156,19 @@ def _probe_batch(dataset: Dataset, size: int) -> tuple[Tensor, Tensor]:
     return torch.stack([image] * size), torch.tensor([label] * size)
 
 
-def _loader(job: _Job, dataset: Dataset, batch: int, train_labels: np.ndarray | None = None) -> DataLoader:
+def _loader(job: _Job, dataset: Dataset, batch: int, train_labels: np.ndarray | None = None,
+            persistent: bool = True) -> DataLoader:
     """A seeded loader; with `train_labels` a shuffled (or class-balanced) training loader dropping the last
-    incomplete batch (equal micro-batches keep accumulation exact)."""
-    generator = torch.Generator().manual_seed(job.params.seed)  # shared: the balanced sampler draws from it too
+    incomplete batch (equal micro-batches keep accumulation exact). `persistent`: see `seeded_loader`."""
+    generator = torch.Generator()  # shared: the loader's SeededSampler reseeds it, the balanced sampler draws from it
     sampler = None
     if train_labels is not None:
         sampler = train_sampler(dataset, job.info, job.params.seed)
         if job.params.classifier.weighted_sampler:
             sampler = balanced_sampler(train_labels, len(job.train_set.classes), generator)
     return seeded_loader(dataset, batch, job.params.classifier.train.workers, job.params.seed, job.runtime,
-                         train=train_labels is not None, sampler=sampler, generator=generator)
+                         train=train_labels is not None, sampler=sampler, generator=generator, stream=job.info.rank,
+                         persistent=persistent)
 
 
 def _optimization(model: nn.Module, settings: ClassifierParams, steps_per_epoch: int) -> tuple[
@@ -194,7 +198,7 @@ def _fit_fold(job: _Job, fold: int, indices: np.ndarray, checkpoint_dir: Path, l
     labels = job.train_set.labels[indices]
     weights = class_weights(settings.class_weights, labels, num_classes)
     step = _step_fn(settings, num_classes, None if weights is None else weights.to(runtime.device), runtime)
-    subset = Subset(job.train_set, indices.tolist())
+    subset = SeededSubset(job.train_set, indices.tolist())
     probe = probe_fn(model, lambda size: _probe_batch(subset, size), step)
     batch, accumulation = batch_plan(settings.batch_size, train.effective_batch, runtime, info, probe)
     loader = _loader(job, subset, batch, labels)
@@ -239,9 +243,10 @@ def _train(params: Params, member: str, data_dir: Path, outputs: dict[str, Path]
     if not info.is_main:
         return {}
     batch = results[0].batch
-    loaders = {split: _loader(job, dataset, batch) for split, dataset in eval_sets.items()}
-    oof_loaders = [_loader(job, Subset(eval_sets["train"], held.tolist()), batch) for held in held_out
-                   if settings.folds > 1]
+    # built together, read a few times each: workers that persisted would sit idle in every loader at once
+    loaders = {split: _loader(job, dataset, batch, persistent=False) for split, dataset in eval_sets.items()}
+    oof_loaders = [_loader(job, Subset(eval_sets["train"], held.tolist()), batch, persistent=False)
+                   for held in held_out if settings.folds > 1]
     splits = member_logits(results, loaders, oof_loaders, held_out, runtime)
     with staged_outputs():  # logits, model and metrics land together, or none of them
         return write_member_outputs(params, member, train_set.classes, results, splits, outputs)

@@ -53,6 +53,7 @@ def _fingerprint(params: Params, data_dir: Path, world_size: int, batch: int, ac
     resolve differently on a resume, changing the steps per epoch), the split/annotation files, init
     weights and the code."""
     plain = to_dict(params)
+    plain["detector"]["train"].pop("workers")  # batches do not depend on it (seeds come from the main process)
     config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size, "batch": batch,
               "accumulation": accumulation}
     init = [Path(params.detector.train.init_from)] if params.detector.train.init_from else []
@@ -122,7 +123,8 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
     probe = probe_fn(model, lambda size: collate_detection([train_set[0]] * size), step)
     batch, accumulation = batch_plan(params.batch_size, settings.effective_batch, runtime, info, probe)
     train_loader = seeded_loader(train_set, batch, settings.workers, params.seed, runtime, train=True,
-                                 sampler=train_sampler(train_set, info, params.seed), collate=collate_detection)
+                                 sampler=train_sampler(train_set, info, params.seed), collate=collate_detection,
+                                 stream=info.rank)
     if len(train_loader) == 0:
         raise DataError(f"train split has {len(train_set)} detection image(s), fewer than one batch of {batch} "
                         f"per process: lower batch_size")
