@@ -12,13 +12,14 @@ base="${1:?usage: review.sh BASE [OUT]}"
 out="${2:-review}"
 
 if [ -n "$(dvc remote list)" ]; then
-  # Whatever the remote has of this checkout: stages whose outputs it holds are not rerun.
-  dvc pull --allow-missing
+  # Outputs the remote holds are pulled, not rebuilt; a stage whose only change is missing data (the
+  # git-ignored training checkpoints of a fresh clone) is skipped instead of retrained.
+  dvc repro --pull --allow-missing
   # The base's outputs for the side-by-side pictures; without them the report lists the images only.
   dvc fetch --all-branches models/submission data/processed ||
     echo "review: could not fetch ${base}'s DVC outputs: the report will have no pictures of it" >&2
 else
   echo "review: no DVC remote configured: reproducing every stage" >&2
+  dvc repro
 fi
-dvc repro
 doclab compare "$base" workspace --md "$out"
