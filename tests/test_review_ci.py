@@ -43,11 +43,12 @@ def test_review_script_reproduces_the_branch_and_writes_the_report(tmp_path, tin
                           text=True, stdin=subprocess.DEVNULL, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
-    assert ran == {"tune_postprocess", "evaluate"}, ran  # the rest came from the remote
+    # the changed stage reran; training came from the remote (evaluate reruns only if the tuned file changed)
+    assert "tune_postprocess" in ran and ran <= {"tune_postprocess", "evaluate"}, ran
     assert "detect.cleval.hmean" in done.stdout and "95% interval" in done.stdout
     report = (clone / "review" / "review.md").read_text()
     assert "| metric |" in report and "tune.space.box_thresh" in report
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)|<img src=\"([^\"]+)\"", report):
         target = next(part for part in link if part)
         assert (clone / "review" / target).is_file(), target
-    assert run(["git", "status", "--porcelain", "--untracked-files=no"], clone).stdout.strip() != ""  # reproduced
+    assert "dvc.lock" in run(["git", "status", "--porcelain", "--untracked-files=no"], clone).stdout  # reproduced

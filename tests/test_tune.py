@@ -278,7 +278,8 @@ def test_stage_script_runs_and_reports_a_missing_model(tiny_run, tmp_path):
     root, params_file = tiny_run
     script = REPO / "stages/tune_postprocess.py"
     args = ["--params", str(params_file), "--data", str(root / "processed"), "--out", str(tmp_path / "p.json"),
-            "--metrics", str(tmp_path / "m.json"), "--plots", str(tmp_path / "plots")]
+            "--metrics", str(tmp_path / "m.json"), "--plots", str(tmp_path / "plots"),
+            "--results", str(tmp_path / "results.json")]
     missing = subprocess.run([sys.executable, str(script), *args, "--model", str(tmp_path / "absent.pt")],
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error: ")
