@@ -141,11 +141,15 @@ def _task_metrics(runs: TaskRuns, resamples: int, seed: int) -> dict[str, dict]:
     tables_a, tables_b = runs.tables("a"), runs.tables("b")
     compared = compare_tables(mean_table(tables_a), mean_table(tables_b), runs.statistics, resamples, seed)
     prefix = TASKS[runs.task]
+    several = len(tables_a) > 1 or len(tables_b) > 1
+    # each run's own values, every statistic from one pass over its table
+    per_run = {side: [point_values(t, runs.statistics) for t in tables] if several else []
+               for side, tables in (("a", tables_a), ("b", tables_b))}
     metrics = {}
     for name, row in compared.items():
-        if len(tables_a) > 1 or len(tables_b) > 1:
-            for side, tables in (("a", tables_a), ("b", tables_b)):
-                row[f"{side}_runs"] = [point_values(t, {name: runs.statistics[name]})[name] for t in tables]
+        if several:
+            for side, values in per_run.items():
+                row[f"{side}_runs"] = [run[name] for run in values]
         metrics[f"{prefix}.{name.replace('/', '.')}"] = row
     return metrics
 
