@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from doclab.classification.ensemble import apply as ea
 from doclab.classification.ensemble import methods as em
 from doclab.classification.ensemble.combine import apply_ensemble, choose_method, load_member_probs
 from doclab.classification.logits import MemberLogits, SplitLogits, load_logits, save_logits
@@ -77,11 +78,11 @@ def run(tmp_path: Path, members: list[str], out: str = "out", **ensemble) -> tup
 def test_vote_differs_from_mean_and_ties_go_to_the_summed_probability():
     unsure, sure = [0.45, 0.55], [0.99, 0.01]
     probs = np.array([[unsure], [unsure], [sure]])  # (K=3, N=1, C=2)
-    assert em.mean_probs(probs).argmax(axis=1).tolist() == [0]
-    assert em.vote_probs(probs).argmax(axis=1).tolist() == [1]
+    assert ea.mean_probs(probs).argmax(axis=1).tolist() == [0]
+    assert ea.vote_probs(probs).argmax(axis=1).tolist() == [1]
     tied = np.array([[[0.6, 0.4], [0.9, 0.1]], [[0.1, 0.9], [0.4, 0.6]]])  # one vote each for both images
-    assert em.vote_probs(tied).argmax(axis=1).tolist() == [1, 0]
-    np.testing.assert_allclose(em.vote_probs(probs).sum(axis=1), 1.0)
+    assert ea.vote_probs(tied).argmax(axis=1).tolist() == [1, 0]
+    np.testing.assert_allclose(ea.vote_probs(probs).sum(axis=1), 1.0)
 
 
 def test_weighted_puts_the_weight_on_the_only_good_member():
@@ -101,9 +102,9 @@ def test_stacking_model_reproduces_scikit_learn(num_classes):
     labels = np.arange(40) % num_classes
     probs = rng.dirichlet(np.ones(num_classes), size=(2, 40))
     model = em.fit_stacking(probs, labels, c=1.0, seed=0)
-    reference = LogisticRegression(C=1.0, max_iter=em.STACKING_MAX_ITER).fit(em.stacking_features(probs), labels)
-    np.testing.assert_allclose(em.stacking_probs(model, probs),
-                               reference.predict_proba(em.stacking_features(probs)), atol=1e-8)
+    reference = LogisticRegression(C=1.0, max_iter=em.STACKING_MAX_ITER).fit(ea.stacking_features(probs), labels)
+    np.testing.assert_allclose(ea.stacking_probs(model, probs),
+                               reference.predict_proba(ea.stacking_features(probs)), atol=1e-8)
 
 
 def test_stacking_learns_what_averaging_cannot(tmp_path):
@@ -252,8 +253,8 @@ def test_saved_model_reproduces_the_test_predictions(tmp_path, method):
                              for n in range(len(votes))])
     else:
         reference = LogisticRegression(C=1.0, max_iter=em.STACKING_MAX_ITER)
-        reference.fit(em.stacking_features(train.probs), train.labels)
-        expected = reference.predict(em.stacking_features(test.probs))
+        reference.fit(ea.stacking_features(train.probs), train.labels)
+        expected = reference.predict(ea.stacking_features(test.probs))
     assert predicted.tolist() == expected.tolist()
     assert metrics["test"][method]["accuracy"] == pytest.approx(np.mean(predicted == test.labels))
 

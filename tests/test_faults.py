@@ -307,7 +307,7 @@ def test_predict_runs_with_the_amp_and_layout_the_detector_was_trained_with(tmp_
     from doclab.config import Params, PostprocessParams, build, to_dict
     from doclab.detection.model import build_detector
     from doclab.detection.model_file import save_detector_file
-    from doclab.predict import DetectorPredictor
+    from doclab.detection.predictor import DetectorPredictor
 
     params = build(Params, {"model": "resnet18", "image_size": 64, "detector": {
         "decoder_channels": 16, "train": {"amp": False, "channels_last": channels_last}}})

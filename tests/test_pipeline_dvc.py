@@ -31,7 +31,7 @@ def clone(tiny_baseline) -> Path:
 def test_repro_then_rerun_skips_everything(clone, tiny_baseline):
     first = tiny_baseline[1]
     assert ran_stages(first) == {"preprocess", "train_detector", "tune_postprocess", "train_classifier@resnet18",
-                                 "train_classifier@mobilenetv3_small_050", "ensemble", "evaluate"}
+                                 "train_classifier@mobilenetv3_small_050", "ensemble", "evaluate", "export"}
     stats = json.loads((clone / "metrics/data.json").read_text())
     assert sum(stats[s]["images"] for s in ("train", "val", "test")) == 12
     evaluated = json.loads((clone / "metrics/evaluate.json").read_text())
@@ -101,7 +101,7 @@ def out_hashes(repo: Path) -> dict[str, str]:
 @pytest.mark.parametrize("override", ["model=resnet18", "batch_size=2"])
 def test_detector_change_reruns_exactly_the_detector_branch(clone, override):
     with experiment(clone, override.replace("=", "-").replace("_", "-"), override) as result:
-        assert ran_stages(result) == {"train_detector", "tune_postprocess", "evaluate"}
+        assert ran_stages(result) == {"train_detector", "tune_postprocess", "evaluate", "export"}
     assert "up to date" in dvc("status", cwd=clone).stdout
 
 
@@ -144,18 +144,18 @@ def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
 def test_postprocess_change_reruns_only_tuning_and_evaluation(clone):
     with experiment(clone, "box-042", "postprocess.box_thresh=0.42") as result:
         # evaluate reruns only if the tuned params moved (the search space does not start from box_thresh)
-        assert "tune_postprocess" in ran_stages(result) <= {"tune_postprocess", "evaluate"}
+        assert "tune_postprocess" in ran_stages(result) <= {"tune_postprocess", "evaluate", "export"}
 
 
 def test_ensemble_tta_change_reruns_only_the_ensemble_and_evaluation(clone):
     with experiment(clone, "tta-rot90", "ensemble.tta=rot90") as result:
-        assert ran_stages(result) == {"ensemble", "evaluate"}
+        assert ran_stages(result) == {"ensemble", "evaluate", "export"}
         assert json.loads((clone / "models/ensemble.json").read_text())["tta"] == "rot90"
 
 
 def test_member_list_change_replans_without_retraining_kept_members(clone):
     with experiment(clone, "one-member", "classifier.members=[resnet18]") as result:
-        assert ran_stages(result) == {"ensemble", "evaluate"}
+        assert ran_stages(result) == {"ensemble", "evaluate", "export"}
         assert json.loads((clone / "models/ensemble.json").read_text())["members"] == ["resnet18"]
 
 

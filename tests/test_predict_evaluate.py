@@ -12,13 +12,13 @@ from doclab.classification.ensemble.evaluation import evaluate_classification
 from doclab.classification.logits import VIEWS, MemberLogits, SplitLogits, save_logits
 from doclab.cli import main
 from doclab.config import Params, PostprocessParams, build, to_dict
-from doclab.detection.evaluation import submission_rows
+from doclab.detection.submission import submission_rows
 from doclab.detection.model import build_detector
 from doclab.detection.postprocess import Detection
 from doclab.engine.checkpoint import MODEL_FORMAT, save_checkpoint
 from doclab.io import atomic_write_json
 from doclab.pipeline.ensemble import run_ensemble
-from doclab.plots.evaluate import GT_COLOUR, PRED_COLOUR, draw_overlay
+from doclab.plots.overlay import GT_COLOUR, PRED_COLOUR, draw_overlay
 from doclab.predict import find_images
 
 TINY = {"model": "resnet18", "image_size": 64, "device": "cpu", "detector": {"decoder_channels": 16}}

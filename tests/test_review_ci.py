@@ -44,7 +44,7 @@ def test_review_script_reproduces_the_branch_and_writes_the_report(tmp_path, tin
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
     # the changed stage reran; training came from the remote (evaluate reruns only if the tuned file changed)
-    assert "tune_postprocess" in ran and ran <= {"tune_postprocess", "evaluate"}, ran
+    assert "tune_postprocess" in ran and ran <= {"tune_postprocess", "evaluate", "export"}, ran
     assert "detect.cleval.hmean" in done.stdout and "95% interval" in done.stdout
     report = (clone / "review" / "review.md").read_text()
     assert "| metric |" in report and "tune.space.box_thresh" in report

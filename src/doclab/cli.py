@@ -87,7 +87,7 @@ def _predict(args: argparse.Namespace) -> int:
     from doclab.predict import NOTHING_WRITTEN, predict
 
     failures = predict(args.paths, args.out, args.models, batch_size=args.batch_size, device=args.device,
-                       overlays=not args.no_overlays)
+                       overlays=not args.no_overlays, runtime=args.runtime)
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     if not any(line.endswith(NOTHING_WRITTEN) for line in failures):
@@ -217,7 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+", type=Path, help="image files and/or folders (searched recursively)")
     run.add_argument("--out", required=True, type=Path, help="output folder")
     run.add_argument("--models", type=Path, default=Path("models"),
-                     help="folder with detector.pt, postprocess.json, ensemble.json and classifier/ (dvc repro)")
+                     help="models/ of `dvc repro` (detector.pt, ..., deploy/) or an exported deploy folder")
+    run.add_argument("--runtime", choices=("auto", "onnx", "torch"), default="auto",
+                     help="onnx: the exported models (onnxruntime, no torch); torch: the .pt models; "
+                          "auto: onnx when models/deploy/deploy.json exists")
     run.add_argument("--batch-size", type=_positive, default=4)
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")

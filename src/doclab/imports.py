@@ -108,7 +108,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("doclab.metrics",),
     ("doclab.engine",),
     ("doclab.detection", "doclab.classification"),
-    ("doclab.plots",),
+    ("doclab.plots", "doclab.deploy"),
     ("doclab.pipeline",),
     ("doclab.predict",),
     ("doclab.experiments",),

@@ -1,31 +1,32 @@
 """`doclab predict`: images in, polygons + document class out (UFO JSON, submission CSVs, overlays).
 
-    failures = predict([Path("scans/")], Path("out"), Path("models"))
+    failures = predict([Path("scans/")], Path("out"), Path("models"))                   # ONNX if exported
+    failures = predict([Path("scans/")], Path("out"), Path("models"), runtime="torch")  # the .pt models
+
+Two runtimes behind one interface: `onnx` (models/deploy/: onnxruntime, numpy and OpenCV; this
+module imports no torch at all on that path) and `torch` (models/detector.pt and friends).
 """
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from doclab.classification.predictor import EnsemblePredictor, load_ensemble_predictor
 from doclab.data.formats.labels import IMAGE_SUFFIXES
 from doclab.data.images import read_image
 from doclab.data.records import DataError
-from doclab.detection.augment import apply_transform, build_eval_transform
-from doclab.detection.evaluation import submission_rows
-from doclab.detection.model_file import load_detector, load_postprocess
-from doclab.detection.postprocess import Detection, db_postprocess
-from doclab.engine.device import choose_device, make_runtime
-from doclab.engine.loading import normalise
+from doclab.deploy.manifest import MANIFEST_NAME
+from doclab.detection.submission import submission_rows
+from doclab.detection.postprocess import Detection
 from doclab.io import atomic_directory, atomic_write_bytes, atomic_write_json, atomic_write_text
-from doclab.plots.evaluate import draw_overlay
+from doclab.plots.overlay import draw_overlay
+
+OVERLAY_MAX_SIDE = 1600  # overlays of 4961x7016 scans would be ~1.3 MB each at full size
 
 
 @dataclass(frozen=True)
@@ -67,29 +68,43 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
-class DetectorPredictor:
-    """models/detector.pt with the tuned post-processing of models/postprocess.json."""
+def deploy_folder(models_dir: Path) -> Path | None:
+    """The exported deployment under `models_dir`: the folder itself when it holds deploy.json, else its deploy/."""
+    for folder in (models_dir, models_dir / "deploy"):
+        if (folder / MANIFEST_NAME).is_file():
+            return folder
+    return None
 
-    def __init__(self, models_dir: Path, device: torch.device) -> None:
-        self.model, trained = load_detector(models_dir / "detector.pt", device)
-        # AMP and memory layout as the detector was trained with (its params), not hard-coded.
-        train = trained["detector"]["train"]
-        runtime = make_runtime(device, bool(train.get("amp", True)), bool(train.get("channels_last", True)))
-        runtime.prepare_model(self.model)
-        self.post = load_postprocess(models_dir / "postprocess.json")
-        self.image_size = int(trained["image_size"])
-        self.transform = build_eval_transform(self.image_size)
-        self.runtime = runtime
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Detections per (H, W, 3) uint8 RGB image, in its own pixels."""
-        tensors = [normalise(apply_transform(self.transform, image, [], [])[0]) for image in images]
-        with torch.no_grad(), self.runtime.autocast():
-            probs = self.model(self.runtime.images(torch.stack(tensors)))
-        maps = probs[:, 0].float().cpu().numpy()
-        sizes = [image.shape[:2] for image in images]
-        scales = [self.image_size / max(size) for size in sizes]
-        return db_postprocess(maps, self.post, scales=scales, original_sizes=sizes)
+def load_runtime(models_dir: Path, runtime: str = "auto", device: str = "auto") -> tuple[Callable, Callable | None, str]:
+    """(detector, classifier or None, the runtime used) for `models_dir`.
+
+    Args:
+        models_dir: the pipeline's models/ (detector.pt, ..., deploy/) or a deployment folder (deploy.json).
+        runtime: onnx | torch | auto (onnx when an exported deployment exists, else torch).
+        device: auto | cpu | cuda.
+    Raises:
+        FileNotFoundError: the runtime's models are missing (run `dvc repro` first).
+    """
+    folder = deploy_folder(models_dir)
+    if runtime == "auto":
+        runtime = "onnx" if folder is not None else "torch"
+    if runtime == "onnx":
+        if folder is None:
+            raise FileNotFoundError(f"{models_dir}: no {MANIFEST_NAME} here or in {models_dir / 'deploy'} "
+                                    "(run the export stage: dvc repro export)")
+        from doclab.deploy.runtime import load_deploy
+
+        detector, classifier = load_deploy(folder, device)
+        return detector, classifier, runtime
+    if not (models_dir / "detector.pt").is_file():
+        raise FileNotFoundError(f"{models_dir / 'detector.pt'}: no trained detector (run `dvc repro` first)")
+    from doclab.classification.predictor import load_ensemble_predictor
+    from doclab.detection.predictor import DetectorPredictor
+    from doclab.engine.device import choose_device
+
+    detector = DetectorPredictor(models_dir, choose_device(device))
+    return detector, load_ensemble_predictor(models_dir, detector.runtime), runtime
 
 
 def _write_outputs(predictions: list[Prediction], out_dir: Path, classes: Sequence[str] | None) -> None:
@@ -116,7 +131,11 @@ def _overlay(image: np.ndarray, item: Prediction) -> bytes:
         label = max(item.probabilities, key=item.probabilities.get)
         caption += f"  {label} {item.probabilities[label]:.2f}"
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    return cv2.imencode(".png", draw_overlay(bgr, [], [], [d.points for d in item.detections], caption))[1].tobytes()
+    scale = min(1.0, OVERLAY_MAX_SIDE / max(bgr.shape[:2]))
+    if scale < 1.0:
+        bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = draw_overlay(bgr, [], [], [d.points * scale for d in item.detections], caption)
+    return cv2.imencode(".png", canvas)[1].tobytes()
 
 
 NOTHING_WRITTEN = "no input could be read, the folder was left as it was"
@@ -126,8 +145,8 @@ class _NothingRead(Exception):
     """Every input failed: nothing to write."""
 
 
-def _predict_into(tmp: Path, found: list, batch_size: int, detector: DetectorPredictor,
-                  classifier: EnsemblePredictor | None, failures: list[str], overlays: bool) -> list[Prediction]:
+def _predict_into(tmp: Path, found: list, batch_size: int, detector: Callable, classifier: Callable | None,
+                  failures: list[str], overlays: bool) -> list[Prediction]:
     """Run the models over `found` in batches; overlays go to `tmp`/overlays, failed reads to `failures`."""
     predictions = []
     for batch in tqdm(list(_batches(found, batch_size)), desc="predict", unit="batch", file=sys.stderr):
@@ -152,16 +171,19 @@ def _predict_into(tmp: Path, found: list, batch_size: int, detector: DetectorPre
 
 
 def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: int = 4, device: str = "auto",
-            overlays: bool = True) -> list[str]:
+            overlays: bool = True, runtime: str = "auto") -> list[str]:
     """Detect text and classify every image; write predictions.json, submission.csv, classes.csv, overlays/.
 
     Args:
         paths: image files and/or folders (searched recursively).
         out_dir: created if needed.
-        models_dir: holds detector.pt, postprocess.json and, for classification, ensemble.json and classifier/.
+        models_dir: holds detector.pt, postprocess.json and, for classification, ensemble.json and
+            classifier/; and deploy/ once exported. Or a deployment folder itself (deploy.json + ONNX files).
         batch_size: images per forward pass.
         device: auto | cpu | cuda.
-        overlays: write overlays/<key>.png (predicted polygons and the class).
+        overlays: write overlays/<key>.png (predicted polygons and the class; longest side at most
+            OVERLAY_MAX_SIDE).
+        runtime: onnx | torch | auto (see `load_runtime`).
     Returns:
         One line per input that failed (unreadable image, missing path); the others are still written.
         When every input failed, `out_dir` is left untouched (and a line says so).
@@ -170,10 +192,7 @@ def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: 
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out {out_dir}: is a file, expected a folder")
-    if not (models_dir / "detector.pt").is_file():
-        raise FileNotFoundError(f"{models_dir / 'detector.pt'}: no trained detector (run `dvc repro` first)")
-    detector = DetectorPredictor(models_dir, choose_device(device))
-    classifier: EnsemblePredictor | None = load_ensemble_predictor(models_dir, detector.runtime)
+    detector, classifier, _ = load_runtime(models_dir, runtime, device)
     found, failures = find_images(paths)
     try:
         with atomic_directory(out_dir) as tmp:  # the folder is replaced as a unit, or not at all

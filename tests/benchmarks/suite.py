@@ -3,7 +3,7 @@
     uv run --extra bench python tests/benchmarks/suite.py [NAME...] [--repeats N] [--quick]
         [--profile tiny|default|here] [--json metrics/bench.json] [--markdown benchmarks.md]
 
-NAME is any of cleval, targets, postprocess, tune, loader, pipeline (default: all). Each
+NAME is any of cleval, targets, postprocess, tune, loader, pipeline, bootstrap, deploy (default: all). Each
 benchmark times our code and its reference side by side in this process (the pipeline one
 runs `dvc repro` stage by stage in a temporary clone). Outputs are merged: a run of some
 benchmarks replaces their figures and keeps the others' from earlier runs.
@@ -24,10 +24,11 @@ from timing import markdown_table
 from doclab.io import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("cleval", "targets", "postprocess", "tune", "loader", "pipeline", "bootstrap")
+BENCHMARKS = ("cleval", "targets", "postprocess", "tune", "loader", "pipeline", "bootstrap", "deploy")
 # The bench.json key prefixes each benchmark owns (replaced when it runs again).
 PREFIXES = {"cleval": ("cleval.",), "targets": ("targets.",), "postprocess": ("postprocess.",), "tune": ("tune.", "tune_grid."),
-            "loader": ("loader.", "model_step.", "model_step_gpu."), "pipeline": ("pipeline.",)}
+            "loader": ("loader.", "model_step.", "model_step_gpu."), "pipeline": ("pipeline.",),
+            "bootstrap": ("bootstrap.",), "deploy": ("deploy.",)}
 SECTION = re.compile(r"<!-- bench:(?P<name>\w+) (?P<rows>.*?) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n", re.DOTALL)
 
 

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from doclab.classification.data import apply_view, build_eval_transform
-from doclab.classification.ensemble.combine import apply_ensemble, read_ensemble_file
+from doclab.classification.ensemble.apply import apply_ensemble
+from doclab.classification.ensemble.combine import read_ensemble_file
 from doclab.classification.logits import TTA_VIEWS
 from doclab.classification.model import build_classifier, read_classifier_file
 from doclab.engine.checkpoint import load_weights
@@ -48,16 +49,19 @@ class EnsemblePredictor:
             per_view.append(torch.softmax(logits.double(), dim=-1).cpu().numpy())
         return np.mean(per_view, axis=0)
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[dict[str, float]]:
-        """Class probabilities of (H, W, 3) uint8 RGB images."""
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, C) ensemble probabilities of (H, W, 3) uint8 RGB images."""
         member_probs, inputs = [], {}
         for models, size in self.sub_members:
             if size not in inputs:
                 transform = build_eval_transform(size)
                 inputs[size] = torch.stack([normalise(transform(image=image)["image"]) for image in images])
             member_probs.append(self._probabilities(models, inputs[size]))
-        combined = apply_ensemble(self.ensemble, np.stack(member_probs))
-        return [{name: round(float(p), 6) for name, p in zip(self.classes, row)} for row in combined]
+        return apply_ensemble(self.ensemble, np.stack(member_probs))
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[dict[str, float]]:
+        """Class probabilities per image, rounded to 6 decimals."""
+        return [{name: round(float(p), 6) for name, p in zip(self.classes, row)} for row in self.probabilities(images)]
 
 
 def _member_models(path: Path, runtime: Runtime) -> dict[str, tuple[list[nn.Module], int]]:

@@ -27,6 +27,7 @@ from doclab.config.detection import (
 )
 from doclab.config.schema import (
     DataParams,
+    ExportParams,
     Params,
     PreprocessParams,
     SourceParams,
@@ -37,7 +38,7 @@ from doclab.config.validate import ConfigError, build, to_dict
 
 __all__ = [
     "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
-    "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "LossParams", "Params",
+    "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "ExportParams", "LossParams", "Params",
     "PostprocessParams", "PreprocessParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
     "TuneSpace", "build", "load_params", "read_yaml", "to_dict",
 ]

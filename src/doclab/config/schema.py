@@ -76,6 +76,17 @@ class PreprocessParams:
 
 
 @dataclass(frozen=True)
+class ExportParams:
+    """`export`: the ONNX deployment (models/deploy/) and its parity check against torch on validation."""
+
+    opset: int = _within(18, 17, 23)
+    batch_size: int = _within(4, 1, 1024)
+    max_prob_diff: float = _within(1.0e-4, 0.0, 1.0)
+    max_hmean_diff: float = _within(1.0e-3, 0.0, 1.0)
+    max_top1_disagreements: int = _within(1, 0, 1_000_000)
+
+
+@dataclass(frozen=True)
 class EmptySection:
     """A section whose keys the stage that owns it has not defined yet (no keys allowed)."""
 
@@ -98,6 +109,7 @@ class Params:
     classifier: ClassifierParams = ClassifierParams()
     ensemble: EnsembleParams = EnsembleParams()
     evaluate: EmptySection = EmptySection()
+    export: ExportParams = ExportParams()
 
     def check(self, prefix: str) -> None:
         if not self.model.strip():

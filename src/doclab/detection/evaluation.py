@@ -74,9 +74,3 @@ def evaluate_detection(params: Params, data_dir: Path, detector_path: Path, post
         scored = score_box_threshes(cache, ground_truth, post, BOX_THRESH_CURVE)
     curve = [{"box_thresh": b, "cleval_hmean": s["cleval/hmean"]} for b, s in zip(BOX_THRESH_CURVE, scored)]
     return DetectionResult(metrics, rows, found, ground_truth, curve)
-
-
-def submission_rows(detections: dict[str, list[Detection]]) -> list[tuple[str, str]]:
-    """Competition CSV rows: (filename, polygons) with polygons 'x y x y ...' joined by '|'."""
-    return [(key, "|".join(" ".join(f"{x:.0f} {y:.0f}" for x, y in d.points) for d in found))
-            for key, found in detections.items()]

@@ -92,8 +92,10 @@ class DBHead(nn.Module):
 def _to_size(logits: Tensor, size: tuple[int, int]) -> Tensor:
     # float32 even under autocast: with k = 50, half-precision P - T would quantise the binary map.
     # Logits, not probabilities, are resized so the sigmoid still bounds the result.
+    # An export traces one input size and would keep this shortcut for every size: exported graphs
+    # always resize (bilinear to the same size is the identity, bit for bit).
     logits = logits.float()
-    if tuple(logits.shape[-2:]) == tuple(size):
+    if tuple(logits.shape[-2:]) == tuple(size) and not torch.compiler.is_exporting():
         return logits
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 

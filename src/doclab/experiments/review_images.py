@@ -20,7 +20,7 @@ from doclab.data.formats.ufo import read_ufo
 from doclab.errors import DataError
 from doclab.experiments.compare import Comparison, moved_images
 from doclab.experiments.revisions import CompareError, RevisionFiles
-from doclab.plots.evaluate import draw_overlay
+from doclab.plots.overlay import draw_overlay
 
 SUBMISSION = "models/submission/detection.csv"  # the evaluate stage's, test split only
 PROCESSED = "data/processed"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification, sample_rows
 from doclab.config import Params
-from doclab.detection.evaluation import DetectionResult, evaluate_detection, submission_rows
+from doclab.detection.evaluation import DetectionResult, evaluate_detection
+from doclab.detection.submission import submission_rows
 from doclab.detection.model_file import load_postprocess
 from doclab.io import atomic_write_json, atomic_write_text, staged_outputs
 from doclab.plots import evaluate as plots

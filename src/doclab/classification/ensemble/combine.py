@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from doclab.classification.ensemble import methods as em
+from doclab.classification.ensemble.apply import METHODS, apply_ensemble, stacking_probs
 from doclab.classification.logits import TTA_VIEWS, MemberLogits, load_logits
 from doclab.config import EnsembleParams
 from doclab.data.records import DataError
 from doclab.io import read_json
 from doclab.metrics.classification import ClassificationMetric
 
-METHODS = ("mean", "weighted", "vote", "stacking")  # simplest first: auto's tie-break order
 
 
 @dataclass(frozen=True)
@@ -143,35 +143,6 @@ def read_ensemble_file(path: Path) -> dict:
     return model
 
 
-def apply_ensemble(model: dict, member_probs: np.ndarray) -> np.ndarray:
-    """Combine member probabilities with a model saved by the `ensemble` stage.
-
-    Args:
-        model: the dict in models/ensemble.json.
-        member_probs: (K, N, C) probabilities of `model["sub_members"]` in that order, already
-            averaged over the `model["tta"]` views (see `view_probabilities`).
-    Returns:
-        (N, C) ensemble probabilities.
-    Raises:
-        ValueError: a member or class count that does not match the model.
-    """
-    member_probs = np.asarray(member_probs, dtype=np.float64)
-    expected = (len(model["sub_members"]), len(model["classes"]))
-    if member_probs.ndim != 3 or (member_probs.shape[0], member_probs.shape[2]) != expected:
-        raise ValueError(f"apply_ensemble: member probabilities {member_probs.shape} do not match the model's "
-                         f"(sub-members, images, classes) = ({expected[0]}, N, {expected[1]})")
-    method = model["method"]
-    if method == "mean":
-        return em.mean_probs(member_probs)
-    if method == "weighted":
-        return em.weighted_probs(member_probs, np.asarray(model["weights"]))
-    if method == "vote":
-        return em.vote_probs(member_probs)
-    if method == "stacking":
-        stacking = model["stacking"]
-        return em.stacking_probs(em.StackingModel(np.asarray(stacking["coef"]), np.asarray(stacking["intercept"]),
-                                                  np.asarray(stacking["labels"], dtype=np.int64)), member_probs)
-    raise ValueError(f"apply_ensemble: unknown method {method!r}, expected one of {METHODS}")
 
 
 def _fit_method(method: str, inputs: EnsembleInputs, params: EnsembleParams, seed: int) -> tuple[dict, np.ndarray]:
@@ -200,7 +171,7 @@ def _fit_stacking(inputs: EnsembleInputs, params: EnsembleParams, seed: int) -> 
         stacking = em.fit_stacking(val.probs, val.labels, params.stacking_c, seed)
     else:
         stacking = em.fit_stacking(oof.probs, oof.labels, params.stacking_c, seed)
-        val_probs = em.stacking_probs(stacking, val.probs)
+        val_probs = stacking_probs(stacking, val.probs)
     fields = {"method": "stacking", "stacking": {
         "coef": stacking.coef.tolist(), "intercept": stacking.intercept.tolist(),
         "labels": stacking.labels.tolist(), "trained_on": "val" if oof is None else "oof"}}

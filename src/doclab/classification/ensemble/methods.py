@@ -9,15 +9,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from doclab.classification.ensemble.apply import (
+    PROBABILITY_FLOOR,
+    StackingModel,
+    stacking_features,
+    weighted_probs,
+)
 from doclab.data.records import DataError
 
-# Probabilities are floored before taking logs: a member that is certain (p = 0 after float32
-# rounding) must not give -inf features or an infinite log-loss.
-PROBABILITY_FLOOR = 1.0e-7
 STACKING_MAX_ITER = 5000
 
 
@@ -35,16 +38,6 @@ def view_probabilities(logits: np.ndarray, views: list[int]) -> np.ndarray:
         (M, N, C) float64 probabilities.
     """
     return softmax(np.asarray(logits, dtype=np.float64)[:, views], axis=-1).mean(axis=1)
-
-
-def mean_probs(probs: np.ndarray) -> np.ndarray:
-    """(K, N, C) -> (N, C): the plain average of the members' probabilities."""
-    return probs.mean(axis=0)
-
-
-def weighted_probs(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(K, N, C), (K,) non-negative weights summing to 1 -> (N, C) weighted average."""
-    return np.tensordot(np.asarray(weights, dtype=np.float64), probs, axes=1)
 
 
 def fit_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -72,43 +65,6 @@ def fit_weights(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return softmax(result.x)
 
 
-def vote_probs(probs: np.ndarray) -> np.ndarray:
-    """Majority vote of the members' argmaxes, ties broken by the summed probability.
-
-    Returns (votes + mean probability) / (K + 1): one vote more always outweighs any
-    difference in mean probability (< 1), and the rows still sum to 1.
-
-    Args:
-        probs: (K, N, C) member probabilities.
-    Returns:
-        (N, C) vote scores.
-    """
-    num_members, _, num_classes = probs.shape
-    votes = np.eye(num_classes)[probs.argmax(axis=2)].sum(axis=0)  # (N, C)
-    return (votes + mean_probs(probs)) / (num_members + 1)
-
-
-@dataclass(frozen=True)
-class StackingModel:
-    """A multinomial logistic regression on member log-probabilities, as plain arrays.
-
-    Attributes:
-        coef: (R, K*C) one row per class in `labels`.
-        intercept: (R,).
-        labels: (R,) the class indices the rows score (the classes present when fitting).
-    """
-
-    coef: np.ndarray
-    intercept: np.ndarray
-    labels: np.ndarray
-
-
-def stacking_features(probs: np.ndarray) -> np.ndarray:
-    """(K, N, C) probabilities -> (N, K*C) log-probabilities, member-major."""
-    logs = np.log(np.maximum(probs, PROBABILITY_FLOOR))
-    return logs.transpose(1, 0, 2).reshape(probs.shape[1], -1)
-
-
 def _logistic_regression(c: float, seed: int) -> LogisticRegression:
     return LogisticRegression(C=c, max_iter=STACKING_MAX_ITER, random_state=seed)
 
@@ -132,21 +88,6 @@ def fit_stacking(probs: np.ndarray, labels: np.ndarray, c: float, seed: int) -> 
     if len(model.classes_) == 2:
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
     return StackingModel(coef.astype(np.float64), intercept.astype(np.float64), model.classes_.astype(np.int64))
-
-
-def stacking_probs(model: StackingModel, probs: np.ndarray) -> np.ndarray:
-    """Apply a `StackingModel`.
-
-    Args:
-        model: from `fit_stacking` (or rebuilt from its JSON lists).
-        probs: (K, N, C) member probabilities.
-    Returns:
-        (N, C) probabilities; classes absent when fitting get 0.
-    """
-    scores = stacking_features(probs) @ model.coef.T + model.intercept
-    out = np.zeros((probs.shape[1], probs.shape[2]))
-    out[:, model.labels] = np.exp(log_softmax(scores, axis=1))
-    return out
 
 
 def stacking_folds(labels: np.ndarray, cv_folds: int) -> int:
