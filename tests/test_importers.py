@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from doclab.cli import main
-from doclab.config import SourceParams, load_params
+from doclab.config import ConfigError, SourceParams, load_params
 from doclab.data.formats.registry import DETECTION_FORMATS, IMPORT_FORMATS
 from doclab.data.formats.ufo import read_ufo
 from doclab.pipeline.preprocess import preprocess
@@ -207,9 +207,17 @@ def test_missing_image_and_unannotated_image_are_named(tmp_path, capsys):
     write_ppocrlabel(src)
     (src / "b.jpg").unlink()
     image(src / "c.jpg")
+    image(src / "crop_img" / "a_crop_0.jpg", (26, 8))  # PPOCRLabel's exported word crops: not part of the set
     code, _, err = run_cli(["import", "ppocrlabel", src, dst], capsys)
     assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: 2 bad input(s): ")
     assert f"{src}/b.jpg: annotation for a missing image" in err and f"{src}/c.jpg: image without annotation" in err
+
+
+def test_formats_that_find_their_own_annotations_refuse_an_annotations_key(tmp_path, write_params):
+    params = write_params(tmp_path, sources=[{"name": "c", "format": "cord", "images": "raw/cord", "annotations": "x"}])
+    with pytest.raises(ConfigError, match=r"data.sources\[0\].annotations: not used by format 'cord'"):
+        load_params(params)
 
 
 def test_size_is_the_upright_frame_when_the_set_declares_none(tmp_path, capsys):

@@ -45,6 +45,9 @@ class SourceParams:
         needs = {"ufo": "annotations", "icdar": "annotations", "csv": "labels"}.get(self.format)
         if needs and not getattr(self, needs):
             raise ConfigError(f"{prefix}.{needs}: required for format {self.format!r}")
+        if self.format in ("cord", "funsd") and self.annotations:
+            raise ConfigError(f"{prefix}.annotations: not used by format {self.format!r} (its JSONs are found "
+                              "in the set's own folders under images)")
 
 
 @dataclass(frozen=True)

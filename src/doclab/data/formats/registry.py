@@ -38,6 +38,8 @@ READERS: dict[str, Reader] = {
     "ppocrlabel": read_ppocrlabel,
 }
 DETECTION_FORMATS = tuple(READERS)
+# Image folders a tool writes inside the labelled folder that are not part of the set.
+NOT_THE_SET = {"ppocrlabel": ("crop_img/",)}  # PPOCRLabel's exported word crops (recognition data)
 IMPORT_FORMATS = tuple(name for name in READERS if name != "ufo")  # UFO already is the target
 
 
@@ -58,7 +60,7 @@ def read_dataset(fmt: str, images: Path, annotations: Path | None, problems: lis
     """
     if fmt not in READERS:
         raise DataError(f"unknown annotation format {fmt!r}, expected one of {', '.join(READERS)}")
-    files = image_files(images)
+    files = [name for name in image_files(images) if not name.startswith(NOT_THE_SET.get(fmt, ()))]
     dataset = READERS[fmt](images, annotations, problems)
     for name in list(dataset.images):
         if not (images / name).is_file():
