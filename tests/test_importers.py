@@ -268,3 +268,31 @@ def test_a_source_read_directly_takes_the_split_file_an_import_wrote(tmp_path, w
     splits = json.loads((root / "processed" / "splits.json").read_text())
     assert splits == {"train": ["cord/train/image/receipt_00000.jpg"], "val": ["cord/dev/image/receipt_00000.jpg"],
                       "test": ["cord/test/image/receipt_00000.jpg"]}
+
+
+def test_a_folder_without_the_sets_files_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["import", "labelme", tmp_path / "empty", tmp_path / "out"], capsys)
+    assert code == 2 and err == f"error: {tmp_path / 'empty'}: no annotated images found (is it the labelme layout? " \
+                                "README: Public sets)\n"
+    code, _, err = run_cli(["import", "cord", tmp_path / "empty", tmp_path / "out"], capsys)
+    assert code == 2 and err == f"error: {tmp_path / 'empty' / 'json'}: annotation folder not found\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_annotations_outside_the_image_folder(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "set"
+    write_sroie(src)
+    monkeypatch.chdir(tmp_path)  # a relative SRC with an absolute --annotations
+    assert run_cli(["import", "icdar", "set/img", tmp_path / "out", "--annotations", src / "box"], capsys)[0] == 0
+    assert sorted(read_ufo(tmp_path / "out" / "annotations.json")) == ["X001.jpg", "X002.jpg"]
+    labelme = tmp_path / "lm"
+    write_labelme(labelme)
+    (labelme / "json").mkdir()
+    for name in ("a.json", "b.json"):
+        doc = json.loads((labelme / name).read_text())
+        (labelme / "json" / name).write_text(json.dumps({**doc, "imagePath": f"../{doc['imagePath']}"}))
+        (labelme / name).unlink()
+    code, _, err = run_cli(["import", "labelme", "lm", "lm_ufo", "--annotations", labelme / "json"], capsys)
+    assert code == 0, err
+    assert sorted(read_ufo(tmp_path / "lm_ufo" / "annotations.json")) == ["a.png", "b.png"]

@@ -37,6 +37,10 @@ class Dataset:
         self.rejected.update(other.rejected)
 
 
+# read(images, annotations or None, problems) -> Dataset: the signature of every detection reader.
+Reader = Callable[[Path, Path | None, list[Rejection]], Dataset]
+
+
 def image_files(folder: Path) -> list[str]:
     """Image files under `folder` (recursively), as sorted posix paths relative to it."""
     if not folder.is_dir():
@@ -79,7 +83,7 @@ def upright_size(path: Path) -> tuple[int, int]:
             orientation = image.getexif().get(EXIF_ORIENTATION, 1)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         raise DataError(f"{path}: unreadable image ({exc})") from None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 

@@ -54,7 +54,7 @@ def read_cord(images: Path, annotations: Path | None, problems: list[Rejection])
 
     Args:
         images: the CORD root, or one split folder holding `json/` and `image/`.
-        annotations: unused (the JSONs sit in the set's own `json/` folders).
+        annotations: must be None (the JSONs sit in the set's own `json/` folders).
         problems: collects the rejected words.
     """
     def read_part(folder: Path) -> Dataset:
@@ -63,4 +63,7 @@ def read_cord(images: Path, annotations: Path | None, problems: list[Rejection])
             part.images[image_for(folder / "image", path.stem)] = read_cord_json(path, problems)
         return part
 
+    if annotations is not None:
+        raise DataError(f"{annotations}: format 'cord' reads the JSONs in the set's own folders under {images}, "
+                        "not an annotations path")
     return split_folders(images, SPLITS, read_part)

@@ -49,7 +49,7 @@ def read_funsd(images: Path, annotations: Path | None, problems: list[Rejection]
 
     Args:
         images: the folder holding training_data/ and testing_data/, or one of them.
-        annotations: unused (the JSONs sit in the set's own `annotations/` folders).
+        annotations: must be None (the JSONs sit in the set's own `annotations/` folders).
         problems: collects the rejected words.
     """
     def read_part(folder: Path) -> Dataset:
@@ -58,4 +58,7 @@ def read_funsd(images: Path, annotations: Path | None, problems: list[Rejection]
             part.images[image_for(folder / "images", path.stem)] = read_funsd_json(path, problems)
         return part
 
+    if annotations is not None:
+        raise DataError(f"{annotations}: format 'funsd' reads the JSONs in the set's own folders under {images}, "
+                        "not an annotations path")
     return split_folders(images, SPLITS, read_part)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doclab.data.formats.common import Dataset, image_files, quad, with_split
+from doclab.data.formats.common import Dataset, Reader, image_files, quad, with_split
 from doclab.data.formats.ufo import DONT_CARE
 from doclab.data.records import DataError, Rejection, Word
 
@@ -69,9 +69,16 @@ def _read_pairs(images: Path, annotations: Path, problems: list[Rejection]) -> D
     return dataset
 
 
-def icdar_reader(layout: str):
-    """A reader for one flavour: `annotations` given -> image folder + txt folder (the plain `icdar` format);
-    none -> the set's own layout under `images` when present (with its split), else txt beside the images."""
+def icdar_reader(layout: str) -> Reader:
+    """The reader of one flavour of txt annotations.
+
+    Args:
+        layout: 'icdar', 'sroie' or 'icdar2015' (a key of LAYOUTS, or none).
+    Returns:
+        read(images, annotations, problems): with `annotations`, an image folder + txt folder (the
+        plain `icdar` format); without, the set's own layout under `images` when present (with
+        its split), else the txt files beside the images.
+    """
     def read(images: Path, annotations: Path | None, problems: list[Rejection]) -> Dataset:
         if annotations is not None:
             return _read_pairs(images, annotations, problems)

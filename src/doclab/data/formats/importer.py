@@ -87,6 +87,8 @@ def import_dataset(fmt: str, src: Path, dst: Path, annotations: Path | None = No
     _check_folders(src, dst)
     problems: list[Rejection] = []
     dataset = read_dataset(fmt, src, annotations, problems, label=lambda name: str(src / name))
+    if not dataset.images and not problems:
+        raise DataError(f"{src}: no annotated images found (is it the {fmt} layout? README: Public sets)")
     _finite_words(dataset, problems)
     if problems and on_bad == "error":
         _fail(problems)

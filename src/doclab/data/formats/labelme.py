@@ -45,14 +45,14 @@ def read_labelme_json(path: Path, images: Path, problems: list[Rejection]) -> tu
     if not isinstance(image_path, str) or not image_path:
         raise DataError(f"{path}: 'imagePath' must name the image file")
     # labelme writes imagePath relative to the JSON, with the separators of the OS that saved it.
-    image = Path(os.path.normpath(path.parent / image_path.replace("\\", "/")))
-    if not image.is_relative_to(os.path.normpath(images)):
+    image, root = Path(os.path.abspath(path.parent / image_path.replace("\\", "/"))), Path(os.path.abspath(images))
+    if not image.is_relative_to(root):
         raise DataError(f"{path}: 'imagePath' {image_path!r} points outside the image folder {images}")
     words: list[Word] = []
     for i, raw in enumerate(doc["shapes"]):
         collect_word(_word, raw, f"{path}: shapes[{i}]", words, problems)
     size = declared_size(doc.get("imageWidth"), doc.get("imageHeight"))
-    return image.relative_to(os.path.normpath(images)).as_posix(), (size, tuple(words))
+    return image.relative_to(root).as_posix(), (size, tuple(words))
 
 
 def read_labelme(images: Path, annotations: Path | None, problems: list[Rejection]) -> Dataset:

@@ -30,8 +30,8 @@ def _image_name(label_file: Path, images: Path, written: str) -> str | None:
     base = label_file.parent
     candidates = [base.parent / relative, base / relative, base / Path(relative).name]
     image = next((c for c in candidates if c.is_file()), candidates[0])
-    image = Path(os.path.normpath(image))
-    root = Path(os.path.normpath(images))
+    # abspath, not resolve: a symlinked image folder (a DVC link, say) must not move outside `images`.
+    image, root = Path(os.path.abspath(image)), Path(os.path.abspath(images))
     return image.relative_to(root).as_posix() if image.is_relative_to(root) else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from doclab.data.formats.common import Dataset, image_files
+from doclab.data.formats.common import Dataset, Reader, image_files
 from doclab.data.formats.cord import read_cord
 from doclab.data.formats.funsd import read_funsd
 from doclab.data.formats.icdar import icdar_reader
@@ -17,8 +17,6 @@ from doclab.data.formats.labelme import read_labelme
 from doclab.data.formats.ppocrlabel import read_ppocrlabel
 from doclab.data.formats.ufo import read_ufo
 from doclab.data.records import DataError, Rejection
-
-Reader = Callable[[Path, Path | None, list[Rejection]], Dataset]
 
 
 def _read_ufo(images: Path, annotations: Path | None, problems: list[Rejection]) -> Dataset:
