@@ -134,6 +134,23 @@ def _significance_text(result) -> str:
     return f"val {result.statistic} per image, paired bootstrap: " + "; ".join(parts)
 
 
+def _import(args: argparse.Namespace) -> int:
+    from doclab.data.formats.importer import import_dataset
+
+    summary = import_dataset(args.format, args.src, args.dst, args.annotations, args.on_bad)
+    for problem in summary.skipped:
+        print(f"skipped: {problem.line()}", file=sys.stderr)
+    splits = ", ".join(f"{split}={count}" for split, count in summary.splits.items())
+    how = f"{summary.copied} copied" if summary.copied else "hard links"
+    print(f"{args.dst}: {summary.images} images{f' ({splits})' if splits else ''}, {summary.words} words "
+          f"({summary.dont_care} don't care), {len(summary.skipped)} skipped -> annotations.json"
+          f"{', splits.json' if splits else ''}, images/ ({how})")
+    print(f"params.yaml, under data.sources:\n  - name: {args.format}\n    format: ufo\n"
+          f"    images: {args.dst / 'images'}\n    annotations: {args.dst / 'annotations.json'}"
+          + (f"\nand the set's split: data.split.file: {args.dst / 'splits.json'}" if splits else ""))
+    return 0
+
+
 def _deps(args: argparse.Namespace) -> int:
     from doclab.experiments.stage_deps import check_stage_deps
 
@@ -173,6 +190,23 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
                        help="other trials needed at an epoch before pruning")
     sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
     sweep.set_defaults(handler=_sweep)
+
+
+def _add_import(commands: argparse._SubParsersAction) -> None:
+    from doclab.data.formats.registry import IMPORT_FORMATS
+
+    command = commands.add_parser("import", help="convert a public set (CORD, FUNSD, ICDAR 2015, SROIE, labelme, "
+                                  "PPOCRLabel) into a UFO folder, with its own split as splits.json")
+    command.add_argument("format", choices=IMPORT_FORMATS)
+    command.add_argument("src", type=Path,
+                         help="the set's root (CORD, FUNSD, ICDAR 2015, SROIE layouts) or image folder")
+    command.add_argument("dst", type=Path,
+                         help="output folder: images/, annotations.json, splits.json (replaced whole)")
+    command.add_argument("--annotations", type=Path, help="txt folder (icdar/sroie/icdar2015), JSON folder (labelme) "
+                         "or Label.txt (ppocrlabel), where not in the format's own place under SRC")
+    command.add_argument("--on-bad", choices=("error", "skip"), default="error",
+                         help="error: stop, write nothing; skip: drop bad words/images, list them in rejected.json")
+    command.set_defaults(handler=_import)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     run.set_defaults(handler=_predict)
     _add_sweep(commands)
+    _add_import(commands)
 
     deps = commands.add_parser("deps", help="check (or --write) each dvc.yaml stage's code deps against its imports")
     deps.add_argument("--repo", default=".", help="the folder with dvc.yaml")

@@ -24,10 +24,16 @@ class SyntheticParams:
 
 @dataclass(frozen=True)
 class SourceParams:
-    """One external dataset (`data.source: sources`); paths are relative to the repo root."""
+    """One external dataset (`data.source: sources`); paths are relative to the repo root.
+
+    Detection formats (read by `doclab.data.formats.registry.READERS`, which a test keeps equal to
+    DETECTION_FORMATS): ufo, icdar, sroie, icdar2015, cord, funsd, labelme, ppocrlabel. Classification: csv,
+    imagefolder.
+    """
 
     name: str
-    format: Literal["ufo", "icdar", "csv", "imagefolder"]
+    format: Literal["ufo", "icdar", "sroie", "icdar2015", "cord", "funsd", "labelme", "ppocrlabel", "csv",
+                    "imagefolder"]
     images: str
     annotations: str = ""
     labels: str = ""
@@ -39,6 +45,9 @@ class SourceParams:
         needs = {"ufo": "annotations", "icdar": "annotations", "csv": "labels"}.get(self.format)
         if needs and not getattr(self, needs):
             raise ConfigError(f"{prefix}.{needs}: required for format {self.format!r}")
+        if self.format in ("cord", "funsd") and self.annotations:
+            raise ConfigError(f"{prefix}.annotations: not used by format {self.format!r} (its JSONs are found "
+                              "in the set's own folders under images)")
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Readers of the annotation formats: UFO JSON, ICDAR/SROIE txt, label CSV and ImageFolder."""
+"""Readers of the annotation formats: UFO JSON, ICDAR/SROIE txt, CORD, FUNSD, labelme, PPOCRLabel (detection;
+`registry.READERS`), label CSV and ImageFolder (classification), and `doclab import` (importer)."""

@@ -24,7 +24,8 @@ def load_json(path: Path, problems: list[Rejection] | None = None) -> object:
         Rejection(str(path), f"duplicate id {message} (kept the first occurrence)")))
 
 
-def _parse_points(raw: object, where: str) -> np.ndarray:
+def parse_points(raw: object, where: str) -> np.ndarray:
+    """A JSON list of [x, y] pairs -> (N, 2) float64; DataError naming `where` otherwise."""
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{where}: 'points' must be a non-empty list of [x, y] pairs")
     try:
@@ -43,7 +44,7 @@ def _parse_word(raw: object, where: str) -> Word:
     if text is not None and not isinstance(text, str):
         raise DataError(f"{where}: 'transcription' must be a string")
     ignore = bool(raw.get("illegibility", False)) or text == DONT_CARE
-    return Word(points=_parse_points(raw["points"], where), text=text, ignore=ignore)
+    return Word(points=parse_points(raw["points"], where), text=text, ignore=ignore)
 
 
 def _parse_size(entry: dict, where: str) -> tuple[int, int] | None:
