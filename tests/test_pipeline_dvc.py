@@ -117,7 +117,9 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
 
 
 def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
-    dvc("exp", "run", "--queue", "-S", "model=resnet18,mobilenetv3_small_050", cwd=clone)
+    # An ensemble-only grid: the queue machinery is the same for any key, and retraining detectors here
+    # would cost minutes of CI for nothing the other tests do not already cover.
+    dvc("exp", "run", "--queue", "-S", "ensemble.method=mean,vote", cwd=clone)
     dvc("queue", "start", "-j", "1", cwd=clone)
     status = wait_for_queue(clone)
     assert status.count("Success") == 2 and "Failed" not in status, status
@@ -127,18 +129,21 @@ def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
         for experiment in entry.get("experiments") or []:
             for rev in experiment.get("revs") or []:
                 data = rev.get("data") or {}
-                model = ((data.get("params") or {}).get("params.yaml") or {}).get("data", {}).get("model")
+                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data", {})
+                method = params.get("ensemble", {}).get("method")
                 metrics = (data.get("metrics") or {}).get("metrics/evaluate.json", {}).get("data", {})
-                if model in ("resnet18", "mobilenetv3_small_050") and "detect.cleval.hmean" in metrics:
-                    runs[model] = rev["name"]
-    assert set(runs) == {"resnet18", "mobilenetv3_small_050"}, shown
-    first, second = runs["resnet18"], runs["mobilenetv3_small_050"]
+                if method in ("mean", "vote") and "detect.cleval.hmean" in metrics:
+                    runs[method] = rev["name"]
+    assert set(runs) == {"mean", "vote"}, shown
+    first, second = runs["mean"], runs["vote"]
     params = json.loads(dvc("params", "diff", first, second, "--json", cwd=clone).stdout)
-    assert params["params.yaml"]["model"] == {"old": "resnet18", "new": "mobilenetv3_small_050"}
-    assert set(params["params.yaml"]) == {"model"}
+    assert params["params.yaml"]["ensemble.method"] == {"old": "mean", "new": "vote"}
+    assert set(params["params.yaml"]) == {"ensemble.method"}
     metrics = json.loads(dvc("metrics", "diff", first, second, "--json", "--all", cwd=clone).stdout)
     assert "train.loss" in metrics["dvclive/train_detector/metrics.json"]
     assert "detect.cleval.hmean" in metrics["metrics/evaluate.json"]
+    assert (metrics["metrics/ensemble.json"]["chosen"]["old"], metrics["metrics/ensemble.json"]["chosen"]["new"]) == (
+        "mean", "vote")
 
 
 def test_postprocess_change_reruns_only_tuning_and_evaluation(clone):
@@ -183,12 +188,13 @@ def test_report_tables_every_experiment(clone):
 
 
 def test_exp_run_with_changed_param(clone):
-    with experiment(clone, "small-side", "preprocess.max_side=128") as result:
-        assert "Running stage 'preprocess'" in result.stdout
+    # preprocess reruns; its outputs do not depend on the worker count, so nothing downstream does
+    with experiment(clone, "one-worker", "preprocess.workers=1") as result:
+        assert ran_stages(result) == {"preprocess"}
     shown = json.loads(dvc("exp", "show", "--json", cwd=clone).stdout)
     names = [exp.get("name") for entry in shown for exp in (entry.get("experiments") or [])
              for exp in (exp.get("revs") or [])]
-    assert "small-side" in names
+    assert "one-worker" in names
 
 
 def test_misspelt_existing_path_is_refused_by_dvc_before_anything_runs(clone):
