@@ -8,8 +8,9 @@ real stage scripts in a scratch project built from the built-in synthetic sample
 environment; detector bf16 with auto batch, EMA and loader workers; SIGKILL after the first checkpoint and
 resume; fp16 + GradScaler forced (a GPU without native bf16 is simulated) with accumulation and clipping,
 killed and resumed; the auto-batch probe backing off under a memory fraction; torchrun on NCCL (all GPUs);
-hrnet_w44 at 1024 px (images/s, peak memory, AMP against fp32); tune, evaluate and predict on CUDA; the
-classifier with mixup/cutmix and EMA.
+hrnet_w44 at 1024 px (images/s, peak memory, AMP against fp32); tune, evaluate, export and predict on CUDA;
+the detector's GPU ms/image with torch AMP against onnxruntime's CUDA provider; the classifier with mixup/cutmix
+and EMA.
 """
 from __future__ import annotations
 
@@ -160,7 +161,7 @@ def check_inference(root: Path) -> None:
     steps = [stage(root, "train_detector"), stage(root, "tune_postprocess")]
     for member in yaml.safe_load((root / "params.yaml").read_text())["classifier"]["members"]:
         steps.append([arg.replace("${item.member}", member) for arg in stage(root, "train_classifier")])
-    steps += [stage(root, "ensemble"), stage(root, "evaluate"),
+    steps += [stage(root, "ensemble"), stage(root, "evaluate"), stage(root, "export"),
               [sys.executable, "-m", "doclab.cli", "predict", "data/processed/images", "--out", "predicted",
                "--device", "cuda"]]
     write_params(root, {"detector.train.epochs": 1, "classifier.train.epochs": 2, "classifier.mixup_alpha": 0.2,
@@ -172,6 +173,39 @@ def check_inference(root: Path) -> None:
                if done.returncode == 0 else done.stderr[-300:])
         if done.returncode != 0:
             return
+
+
+GPU_TIMING = """
+import sys, time, numpy as np, onnxruntime as ort, torch
+from pathlib import Path
+from doclab.data.images import read_image
+from doclab.deploy.manifest import read_manifest
+from doclab.deploy.preprocess import input_batch
+from doclab.detection.predictor import DetectorPredictor
+root = Path(sys.argv[1])
+images = [read_image(p)[0] for p in sorted((root / "data/processed/images").rglob("*.jpg"))[:32]]
+spec = read_manifest(root / "models/deploy/deploy.json").detector
+batch = input_batch(images[:8], spec.input)[0]
+torch_det = DetectorPredictor(root / "models", torch.device("cuda"))
+def timed(call, repeats=20):
+    call(); torch.cuda.synchronize(); start = time.perf_counter()
+    for _ in range(repeats): call()
+    torch.cuda.synchronize(); return (time.perf_counter() - start) * 1000 / repeats / len(batch)
+torch_ms = timed(lambda: torch_det.maps(images[:8]))
+line = f"torch AMP {torch_ms:.2f} ms/image (batch 8, pre-processing included)"
+if "CUDAExecutionProvider" in ort.get_available_providers():
+    session = ort.InferenceSession(str(root / "models/deploy/detector.onnx"), providers=["CUDAExecutionProvider"])
+    line += f"; onnxruntime CUDA {timed(lambda: session.run(None, {'images': batch})):.2f} ms/image (model only)"
+else:
+    line += "; onnxruntime CUDA: not installed (the locked onnxruntime is the CPU build: pip install onnxruntime-gpu)"
+print(line)
+"""
+
+
+def check_onnx_gpu(root: Path) -> None:
+    done = run([sys.executable, "-c", GPU_TIMING, str(root)], root)
+    record("detector ms/image: torch AMP vs onnxruntime CUDA", done.returncode == 0,
+           done.stdout.strip()[-300:] if done.returncode == 0 else done.stderr[-300:])
 
 
 def main() -> int:
@@ -189,7 +223,7 @@ def main() -> int:
     done = run(stage(root, "preprocess"), root)
     record("preprocess (synthetic sample, 120 documents)", done.returncode == 0, done.stdout.strip()[-160:])
     checks = [check_environment, lambda: check_detector(root), check_probe_backs_off, lambda: check_torchrun(root),
-              lambda: check_inference(root), lambda: check_hrnet(root)]
+              lambda: check_inference(root), lambda: check_onnx_gpu(root), lambda: check_hrnet(root)]
     for check in checks:
         try:
             check()
