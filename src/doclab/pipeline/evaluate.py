@@ -15,6 +15,7 @@ CSV and no PNG figures.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,24 +120,23 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
         when its task has data.
     """
     metrics: dict[str, float] = {}
-    detection = classification = None
-    if not no_detection_data(paths.postprocess):
+    if no_detection_data(paths.postprocess):
+        write_detection = functools.partial(_write_no_detection, paths)
+    else:
         post = load_postprocess(paths.postprocess)
         detection = evaluate_detection(params, paths.data, paths.detector, post)
         metrics.update(_detection_metrics(detection))
-    if not no_classification_data(paths.ensemble):
+        write_detection = functools.partial(_write_detection, detection, post.box_thresh, paths)
+    if no_classification_data(paths.ensemble):
+        write_classification = functools.partial(_write_no_classification, paths)
+    else:
         classification = evaluate_classification(paths.ensemble, paths.logits)
         val_classification = evaluate_classification(paths.ensemble, paths.logits, "val")
         metrics.update(_classification_metrics(classification))
+        write_classification = functools.partial(_write_classification, classification, val_classification, paths)
     paths.plots.mkdir(parents=True, exist_ok=True)
     with staged_outputs():  # plots, submission and metrics land together, or none of them
-        if detection is not None:
-            _write_detection(detection, post.box_thresh, paths)
-        else:
-            _write_no_detection(paths)
-        if classification is not None:
-            _write_classification(classification, val_classification, paths)
-        else:
-            _write_no_classification(paths)
+        write_detection()
+        write_classification()
         atomic_write_json(paths.metrics, metrics)
     return metrics
