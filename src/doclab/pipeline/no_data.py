@@ -3,7 +3,7 @@
 DVC needs every output a stage declares, so such a stage still writes them all, at once and without
 training or inference:
 
-- JSON metrics and model files, and model files: the task's marker (`{"status": "no detection data"}`,
+- metrics and model files: the task's marker (`{"status": "no detection data"}` or
   `{"status": "no classification data"}`; see `detection.model_file` and `classification.no_data`),
   so `dvc metrics diff` shows the task's numbers as gone, never as zeros;
 - plot data and per-image results: `[]`, a well-formed file without rows;
