@@ -2,6 +2,7 @@
 import argparse
 from pathlib import Path
 
+from doclab.classification.no_data import NO_CLASSIFICATION_DATA, no_classification_data_marker
 from doclab.config import load_params
 from doclab.errors import run_stage
 from doclab.pipeline.ensemble import run_ensemble
@@ -17,6 +18,9 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     metrics = run_ensemble(params, args.logits, args.model, args.metrics, args.plots)
+    if metrics == no_classification_data_marker():
+        print(f"ensemble: {NO_CLASSIFICATION_DATA} (the members' logits files say so): marker outputs -> {args.model}")
+        return
     chosen = metrics["chosen"]
     print(f"ensemble: {chosen}: val macro-F1 {metrics['val'][chosen]['macro_f1']:.4f}, "
           f"test macro-F1 {metrics['test'][chosen]['macro_f1']:.4f} -> {args.model}")

@@ -2,7 +2,9 @@
 import argparse
 from pathlib import Path
 
+from doclab.classification.no_data import NO_CLASSIFICATION_DATA
 from doclab.config import load_params
+from doclab.detection.model_file import NO_DETECTION_DATA
 from doclab.errors import run_stage
 from doclab.pipeline.evaluate import EvaluatePaths, run_evaluate
 
@@ -18,9 +20,12 @@ def main() -> None:
     paths = EvaluatePaths(args.data, args.detector, args.postprocess, args.ensemble, args.logits, args.metrics,
                           args.plots, args.submission, args.results)
     metrics = run_evaluate(params, paths)
-    print(f"evaluate: detection CLEval H-mean {metrics['detect.cleval.hmean']:.4f} (IoU {metrics['detect.iou.hmean']:.4f}), "
-          f"classification macro-F1 {metrics['classify.macro_f1']:.4f} on {metrics['detect.images']} test images "
-          f"-> {args.metrics}")
+    detection = (f"detection CLEval H-mean {metrics['detect.cleval.hmean']:.4f} "
+                 f"(IoU {metrics['detect.iou.hmean']:.4f}) on {metrics['detect.images']} test images"
+                 if "detect.images" in metrics else NO_DETECTION_DATA)
+    classification = (f"classification macro-F1 {metrics['classify.macro_f1']:.4f} on {metrics['classify.images']} "
+                      "test images" if "classify.images" in metrics else NO_CLASSIFICATION_DATA)
+    print(f"evaluate: {detection}, {classification} -> {args.metrics}")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,16 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     args = parser.parse_args()
     metrics = run_export(load_params(args.params), args.data, args.models, args.out, args.metrics)
-    detector = metrics["detector"]
-    line = (f"export: {args.out}; val parity: max |dp| {detector['max_prob_diff']:.2g}, CLEval H-mean torch "
-            f"{detector['torch']['cleval/hmean']:.4f} / onnx {detector['onnx']['cleval/hmean']:.4f}")
+    parts = []
+    if "detector" in metrics:
+        detector = metrics["detector"]
+        parts.append(f"max |dp| {detector['max_prob_diff']:.2g}, CLEval H-mean torch "
+                     f"{detector['torch']['cleval/hmean']:.4f} / onnx {detector['onnx']['cleval/hmean']:.4f}")
     if "classifier" in metrics:
         classifier = metrics["classifier"]
-        line += (f", document type top-1 agreement {classifier['images'] - classifier['top1_disagreements']}"
-                 f"/{classifier['images']}")
-    print(line)
+        parts.append(f"document type top-1 agreement {classifier['images'] - classifier['top1_disagreements']}"
+                     f"/{classifier['images']}")
+    print(f"export: {args.out}; val parity: {', '.join(parts)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from doclab.config import load_params
 from doclab.errors import run_stage
+from doclab.classification.no_data import NO_CLASSIFICATION_DATA, no_classification_data_marker
 from doclab.pipeline.train_classifier import train_classifier
 
 
@@ -21,7 +22,10 @@ def main() -> None:
     params = load_params(args.params)
     metrics = train_classifier(params, args.member, args.data, args.model, args.logits, args.metrics,
                                args.checkpoints, args.live)
-    if metrics:
+    if metrics == no_classification_data_marker():
+        print(f"train_classifier: {args.member}: {NO_CLASSIFICATION_DATA} (no image in {args.data} has a "
+              f"document-type label): nothing trained, marker outputs -> {args.model}, {args.logits}")
+    elif metrics:
         print(f"train_classifier: {args.member}: val accuracy {metrics['val']['accuracy']:.4f}, "
               f"macro_f1 {metrics['val']['macro_f1']:.4f} -> {args.model}, {args.logits}")
 

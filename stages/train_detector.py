@@ -4,6 +4,7 @@ from pathlib import Path
 
 from doclab.config import load_params
 from doclab.errors import run_stage
+from doclab.detection.model_file import NO_DETECTION_DATA, no_detection_data_marker
 from doclab.pipeline.train_detector import train_detector
 
 
@@ -17,7 +18,10 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     metrics = train_detector(params, args.data, args.model, args.checkpoints, args.live)
-    if metrics:
+    if metrics == no_detection_data_marker():
+        print(f"train_detector: {NO_DETECTION_DATA} (no image in {args.data} has text polygons): nothing "
+              f"trained, marker outputs -> {args.model}")
+    elif metrics:
         print(f"train_detector: best epoch {metrics['best_epoch']}: cleval/hmean {metrics['cleval/hmean']:.4f}, "
               f"iou/hmean {metrics['iou/hmean']:.4f} -> {args.model}")
 

@@ -18,6 +18,9 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     result = tune_postprocess(params, args.data, args.model, args.out, args.metrics, args.plots, args.results)
+    if result is None:
+        print(f"tune_postprocess: {args.model} says no detection data: nothing tuned, marker outputs -> {args.out}")
+        return
     tuned = ", ".join(f"{name}={value:g}" if not isinstance(value, bool) else f"{name}={value}"
                       for name, value in result.best_params.items())
     print(f"tune_postprocess: {result.metric} {result.best[result.metric]:.4f} tuned vs "

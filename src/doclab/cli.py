@@ -91,9 +91,9 @@ def _predict(args: argparse.Namespace) -> int:
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     if not any(line.endswith(NOTHING_WRITTEN) for line in failures):
-        print(f"{args.out}: predictions.json, submission.csv"
-              f"{', classes.csv' if (args.out / 'classes.csv').exists() else ''}"
-              f"{', overlays/' if not args.no_overlays else ''} ({len(failures)} input(s) failed)")
+        written = [name for name in ("predictions.json", "submission.csv", "classes.csv", "overlays/")
+                   if (args.out / name).exists()]
+        print(f"{args.out}: {', '.join(written)} ({len(failures)} input(s) failed)")
     return 1 if failures else 0
 
 

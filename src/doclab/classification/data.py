@@ -48,6 +48,15 @@ class LabelledSplits:
     labels: dict[str, int]
 
 
+def has_classification_data(data_dir: str | Path) -> bool:
+    """Whether the processed folder has any document-type label: classes.json is not the empty list.
+
+    A data set without labels (detection only) makes the classification stages write "no
+    classification data" outputs (see `no_data`); anything else goes to `load_labelled_splits`.
+    """
+    return read_json(Path(data_dir) / "classes.json", " (run the preprocess stage)") != []
+
+
 def load_labelled_splits(data_dir: str | Path) -> LabelledSplits:
     """Read labels.csv, classes.json and splits.json and check they agree.
 

@@ -10,6 +10,7 @@ One `.npz` per member (`models/classifier/<member>.npz`):
   `<split>_logits` (M, V, N, C) float32.
 
 Every view is computed once at training time, so switching `ensemble.tta` never reruns a model.
+Without document-type labels the file holds only a `status` array (see `no_data`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from doclab.classification.no_data import NO_CLASSIFICATION_DATA, NOT_TRAINED, STATUS_KEY
 from doclab.io import atomic_write_bytes
 
 VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270")
@@ -69,6 +71,11 @@ def save_logits(path: str | Path, member: MemberLogits) -> None:
     atomic_write_bytes(path, _npz_bytes(arrays))
 
 
+def save_no_data_logits(path: str | Path) -> None:
+    """The logits file of a data set without labels: only `status` = "no classification data"."""
+    atomic_write_bytes(path, _npz_bytes({STATUS_KEY: np.array(NO_CLASSIFICATION_DATA)}))
+
+
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """An uncompressed `.npz` that `np.load` reads, with fixed zip timestamps: `np.savez` stamps the
     current time into every entry, so equal logits would hash differently and DVC would see a change."""
@@ -86,12 +93,20 @@ def load_logits(path: str | Path) -> MemberLogits:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: one line naming the file when it is not a valid logits file.
+        ValueError: one line naming the file when it is not a valid logits file, or the
+            "no classification data" marker.
     """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: not a classifier logits file ({exc})") from None
+    if STATUS_KEY in arrays:
+        raise ValueError(f"{path}: {arrays[STATUS_KEY]}: {NOT_TRAINED}")
+    try:
         member = MemberLogits(
             classes=tuple(str(c) for c in arrays["classes"]), names=tuple(str(n) for n in arrays["names"]),
             views=tuple(str(v) for v in arrays["views"]),
@@ -99,9 +114,7 @@ def load_logits(path: str | Path) -> MemberLogits:
                     for split in SPLITS if f"{split}_logits" in arrays})
         for split, part in member.splits.items():
             _check(member, split, part)
-    except FileNotFoundError:
-        raise
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a classifier logits file ({exc})") from None
     return member
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
+from doclab.classification.no_data import refuse_marker
 from doclab.config import ClassifierParams, ConfigError
 from doclab.engine.checkpoint import load_matching, load_weights, read_model_file
 from doclab.engine.optim import Schedule
@@ -157,8 +158,11 @@ def read_classifier_file(path: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: not weights-only, or not a classifier file.
+        DataError: the "no classification data" marker (see `no_data`).
     """
-    return read_model_file(path, KIND)
+    saved = read_model_file(path, KIND)
+    refuse_marker(saved, path)
+    return saved
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

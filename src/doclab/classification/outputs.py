@@ -12,8 +12,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from doclab.classification.data import apply_view
-from doclab.classification.logits import VIEWS, MemberLogits, SplitLogits, save_logits
+from doclab.classification.logits import VIEWS, MemberLogits, SplitLogits, save_logits, save_no_data_logits
 from doclab.classification.model import KIND
+from doclab.classification.no_data import no_classification_data_marker
 from doclab.config import Params, to_dict
 from doclab.engine.checkpoint import save_model_file
 from doclab.engine.device import Runtime
@@ -174,3 +175,13 @@ def write_member_outputs(params: Params, member: str, classes: Sequence[str], re
     metrics = member_metrics(splits)
     atomic_write_json(outputs["metrics"], metrics)
     return metrics
+
+
+def write_no_data_member_outputs(outputs: dict[str, Path]) -> dict[str, str]:
+    """The member's model, logits and metrics files of a data set without labels: each the "no classification
+    data" marker (see `no_data`). Returns the marker."""
+    marker = no_classification_data_marker()
+    save_model_file(outputs["model"], KIND, marker)
+    save_no_data_logits(outputs["logits"])
+    atomic_write_json(outputs["metrics"], marker)
+    return marker

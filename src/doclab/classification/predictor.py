@@ -17,6 +17,7 @@ from doclab.classification.ensemble.apply import apply_ensemble
 from doclab.classification.ensemble.combine import read_ensemble_file
 from doclab.classification.logits import TTA_VIEWS
 from doclab.classification.model import build_classifier, read_classifier_file
+from doclab.classification.no_data import no_classification_data
 from doclab.engine.checkpoint import load_weights
 from doclab.engine.device import Runtime
 from doclab.engine.loading import normalise
@@ -79,14 +80,15 @@ def _member_models(path: Path, runtime: Runtime) -> dict[str, tuple[list[nn.Modu
 
 
 def load_ensemble_predictor(models_dir: Path, runtime: Runtime) -> EnsemblePredictor | None:
-    """The predictor of `models_dir` (ensemble.json + classifier/<member>.pt), or None without ensemble.json.
+    """The predictor of `models_dir` (ensemble.json + classifier/<member>.pt), or None without ensemble.json or
+    when it is the "no classification data" marker (a detection-only run).
 
     Raises:
         FileNotFoundError: a member's model file is missing.
         ValueError: the member files do not provide the ensemble's sub-members.
     """
     ensemble_path = models_dir / "ensemble.json"
-    if not ensemble_path.is_file():
+    if not ensemble_path.is_file() or no_classification_data(ensemble_path):
         return None
     ensemble = read_ensemble_file(ensemble_path)
     available: dict[str, tuple[list[nn.Module], int]] = {}

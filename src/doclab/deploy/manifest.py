@@ -84,9 +84,10 @@ class ClassifierSpec:
 
 @dataclass(frozen=True)
 class DeployManifest:
-    """The whole manifest; `classifier` is None for a detection-only deployment."""
+    """The whole manifest; `classifier` is None for a detection-only deployment, `detector` for a
+    classification-only one (the pipeline's single-task runs)."""
 
-    detector: DetectorSpec
+    detector: DetectorSpec | None
     classifier: ClassifierSpec | None
 
 
@@ -108,12 +109,14 @@ def read_manifest(path: Path) -> DeployManifest:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise DataError(f"{path}: not a doclab deploy manifest (format {found!r}, expected {FORMAT!r})")
     try:
-        det = raw["detector"]
-        try:
-            post = build(PostprocessParams, det["postprocess"], "detector.postprocess")
-        except ConfigError as exc:
-            raise DataError(f"{path}: {exc}") from None
-        detector = DetectorSpec(str(det["onnx"]), _image_input(det["input"], f"{path}: detector.input"), post)
+        detector = None
+        if raw["detector"] is not None:
+            det = raw["detector"]
+            try:
+                post = build(PostprocessParams, det["postprocess"], "detector.postprocess")
+            except ConfigError as exc:
+                raise DataError(f"{path}: {exc}") from None
+            detector = DetectorSpec(str(det["onnx"]), _image_input(det["input"], f"{path}: detector.input"), post)
         classifier = None
         if raw.get("classifier") is not None:
             cls = raw["classifier"]
@@ -123,6 +126,8 @@ def read_manifest(path: Path) -> DeployManifest:
             classifier = ClassifierSpec(tuple(cls["classes"]), tuple(cls["views"]), members, dict(cls["ensemble"]))
     except (KeyError, TypeError) as exc:
         raise DataError(f"{path}: malformed manifest, missing or wrong key {exc}") from None
+    if detector is None and classifier is None:
+        raise DataError(f"{path}: neither a detector nor a classifier (nothing to deploy)")
     return DeployManifest(detector, classifier)
 
 

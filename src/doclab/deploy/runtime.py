@@ -98,8 +98,9 @@ class OnnxClassifier:
                 for row in self.probabilities(images)]
 
 
-def load_deploy(folder: Path, device: str = "auto") -> tuple[OnnxDetector, OnnxClassifier | None]:
-    """The runtimes of a deployment folder (deploy.json + its ONNX files); the classifier is None without one."""
+def load_deploy(folder: Path, device: str = "auto") -> tuple[OnnxDetector | None, OnnxClassifier | None]:
+    """The runtimes of a deployment folder (deploy.json + its ONNX files); None for a task it has no model of."""
     manifest = read_manifest(Path(folder) / MANIFEST_NAME)
+    detector = OnnxDetector(manifest.detector, folder, device) if manifest.detector is not None else None
     classifier = OnnxClassifier(manifest.classifier, folder, device) if manifest.classifier is not None else None
-    return OnnxDetector(manifest.detector, folder, device), classifier
+    return detector, classifier

@@ -56,6 +56,16 @@ def load_ground_truth(root: str | Path, split: str) -> dict[str, tuple[list[np.n
     return {key: ([w.points for w in words], [w.ignore for w in words]) for key, (_, words) in selected.items()}
 
 
+def has_detection_data(root: str | Path) -> bool:
+    """Whether the processed folder has any image with detection annotations (text polygons).
+
+    A data set without any (classification only) makes the detection stages write "no detection
+    data" outputs (see `model_file.no_detection_data`); a data set with some but none in a split
+    the stage needs is still an error.
+    """
+    return bool(read_ufo(Path(root) / "annotations.json"))
+
+
 def _target_kwargs(params: Any) -> dict[str, float]:
     """shrink_ratio, thresh_min, thresh_max, min_text_size from a mapping or an object (DetectorParams)."""
     get = params.__getitem__ if isinstance(params, Mapping) else lambda name: getattr(params, name)

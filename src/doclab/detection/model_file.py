@@ -1,5 +1,11 @@
 """The detector's model files: models/detector.pt (weights-only) back into a DBNet, or seeding a new model
-from it; models/postprocess.json back into `PostprocessParams`."""
+from it; models/postprocess.json back into `PostprocessParams`.
+
+"No detection data": when the processed data has no text polygons (a classification-only data set),
+train_detector and tune_postprocess still write every output, and their JSON files and the model
+file hold only the marker `{"status": "no detection data"}` (`no_detection_data_marker`). Read
+them with `no_detection_data(path)` first; the loaders below refuse them with one clear line.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +19,52 @@ from torch import nn
 from doclab.config import ConfigError, DetectorParams, PostprocessParams, build
 from doclab.detection.model import DBNet, build_detector
 from doclab.engine.checkpoint import load_matching, load_weights, read_model_file, save_model_file
+from doclab.errors import DataError
 from doclab.io import read_json
 
 KIND = "detector"
+# The marker: this key with this value, in a JSON object or a model file (classification's is alike).
+STATUS_KEY = "status"
+NO_DETECTION_DATA = "no detection data"
+NOT_TRAINED = "no detector was trained (the processed data has no text polygons)"
+
+
+def no_detection_data_marker() -> dict[str, str]:
+    """The contents of a "no detection data" JSON output (metrics, models/postprocess.json)."""
+    return {STATUS_KEY: NO_DETECTION_DATA}
+
+
+def _is_marker(saved: object) -> bool:
+    return isinstance(saved, dict) and saved.get(STATUS_KEY) == NO_DETECTION_DATA
+
+
+def no_detection_data(path: str | Path) -> bool:
+    """Whether a detection output is the "no detection data" marker rather than a real model or result.
+
+    Args:
+        path: models/detector.pt (a model file) or a JSON output (models/postprocess.json,
+            metrics/tune.json).
+    Returns:
+        True for a marker, False for anything else (a real file is then read as usual).
+    Raises:
+        FileNotFoundError: no such model file. DataError: a missing or malformed JSON file.
+        CheckpointError: a model file that is not a doclab detector file.
+    """
+    path = Path(path)
+    return _is_marker(read_json(path) if path.suffix == ".json" else read_model_file(path, KIND))
+
+
+def save_no_detection_model(path: str | Path) -> None:
+    """models/detector.pt of a data set without text polygons: a detector model file holding only the marker."""
+    save_model_file(path, KIND, no_detection_data_marker())
+
+
+def _read_detector_file(path: Path) -> dict[str, Any]:
+    """`read_model_file` that refuses the marker with one line."""
+    saved = read_model_file(path, KIND)
+    if _is_marker(saved):
+        raise DataError(f"{path}: {NO_DETECTION_DATA}: {NOT_TRAINED}")
+    return saved
 
 
 def save_detector_file(path: str | Path, backbone: str, state_dict: dict, params: dict, epoch: int,
@@ -37,9 +86,10 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: not weights-only, or not a detector file.
+        DataError: the "no detection data" marker (see `no_detection_data`).
     """
     path = Path(path)
-    saved = read_model_file(path, KIND)
+    saved = _read_detector_file(path)
     trained = saved["params"]
     detector = build(DetectorParams, trained["detector"], "detector")
     # The trained weights replace the backbone's anyway: never download or read the original ones.
@@ -59,9 +109,9 @@ def init_from_detector(model: nn.Module, path: Path, verbose: bool = True) -> li
     Returns:
         Names of `model`'s tensors that kept their fresh initialisation.
     Raises:
-        FileNotFoundError, CheckpointError: as `load_detector`.
+        FileNotFoundError, CheckpointError, DataError: as `load_detector`.
     """
-    return load_matching(model, read_model_file(path, KIND)["state_dict"], path, verbose)
+    return load_matching(model, _read_detector_file(Path(path))["state_dict"], path, verbose)
 
 
 # Keys of models/postprocess.json besides the PostprocessParams fields.
@@ -78,13 +128,15 @@ def load_postprocess(path: str | Path) -> PostprocessParams:
         The PostprocessParams.
     Raises:
         FileNotFoundError: no such file.
-        DataError: invalid JSON (see `read_json`).
+        DataError: invalid JSON (see `read_json`), or the "no detection data" marker.
         ConfigError: one line naming the file: not a mapping, a missing, unknown or invalid key.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: tuned post-processing file not found (run the tune_postprocess stage)")
     saved = read_json(path)
+    if _is_marker(saved):
+        raise DataError(f"{path}: {NO_DETECTION_DATA}: nothing was tuned, {NOT_TRAINED}")
     if not isinstance(saved, dict):
         raise ConfigError(f"{path}: expected a JSON object of post-processing params, got {type(saved).__name__}")
     missing = [f.name for f in fields(PostprocessParams) if f.name not in saved]

@@ -94,9 +94,12 @@ class Comparison:
 
 
 def _read_rows(files: RevisionFiles, path: str) -> list[dict]:
+    """The per-image rows; `[]` is a single-task run's other task (see `pipeline.evaluate`)."""
     rows = files.read_json(path)
-    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "image" in r for r in rows):
-        raise CompareError(f"{files.rev}: {path}: expected a non-empty list of per-image rows with an 'image' key")
+    if rows == []:
+        return rows
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "image" in r for r in rows):
+        raise CompareError(f"{files.rev}: {path}: expected a list of per-image rows with an 'image' key")
     return rows
 
 
@@ -118,7 +121,7 @@ def _align(path: str, runs: Sequence[tuple[str, list[dict]]]) -> tuple[tuple[str
 
 
 def _task_runs(task: str, split: str, a: list[RevisionFiles], b: list[RevisionFiles]) -> TaskRuns | None:
-    """The task's aligned rows, or None when no revision has its results file."""
+    """The task's aligned rows, or None when no revision has its results file or any row in it."""
     path = results_path(split, task)
     present = [files.exists(path) for files in a + b]
     if not any(present):
@@ -127,7 +130,13 @@ def _task_runs(task: str, split: str, a: list[RevisionFiles], b: list[RevisionFi
         missing = [files.rev for files, found in zip(a + b, present) if not found]
         raise CompareError(f"{missing[0]}: {path}: not in this revision, but the other side has it (run "
                            "`dvc repro` there and commit, or compare revisions of the same pipeline)")
-    images, aligned = _align(path, [(files.rev, _read_rows(files, path)) for files in a + b])
+    runs = [(files.rev, _read_rows(files, path)) for files in a + b]
+    if all(not rows for _, rows in runs):
+        return None  # no revision has data for this task
+    empty = next((rev for rev, rows in runs if not rows), None)
+    if empty is not None:
+        raise CompareError(f"{empty}: {path}: no per-image rows (no data for this task), but the other side has them")
+    images, aligned = _align(path, runs)
     statistics = DETECTION_STATISTICS
     if task == "classification":
         classes = [list(rows[0]["probabilities"]) for rows in aligned]

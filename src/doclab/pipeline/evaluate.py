@@ -7,17 +7,24 @@ what the metrics are computed from: `results/test/detection.json` one row of CLE
 counts per image (also the per-image H-mean plot), `results/{test,val}/classification.json` one row
 of label, prediction and probabilities per image. `results/val/detection.json` comes from
 `tune_postprocess`.
+
+A single-task data set is evaluated on its one task: when models/postprocess.json (detection) or
+models/ensemble.json (classification) is the "no data" marker, that task's metric keys are absent
+from metrics/evaluate.json, its per-image results and plot data are `[]`, and it has no submission
+CSV and no PNG figures.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification, sample_rows
+from doclab.classification.no_data import no_classification_data
 from doclab.config import Params
 from doclab.detection.evaluation import DetectionResult, evaluate_detection
+from doclab.detection.model_file import load_postprocess, no_detection_data
 from doclab.detection.submission import submission_rows
-from doclab.detection.model_file import load_postprocess
 from doclab.io import atomic_write_json, atomic_write_text, staged_outputs
 from doclab.plots import evaluate as plots
 
@@ -90,6 +97,19 @@ def _write_classification(result: ClassificationResult, val: ClassificationResul
                     "Test F1 per class")
 
 
+def _write_no_detection(paths: EvaluatePaths) -> None:
+    """The detection outputs DVC expects, without rows (see the module docstring)."""
+    atomic_write_json(paths.results / "test" / "detection.json", [])
+    atomic_write_json(paths.plots / "box_thresh.json", [])
+
+
+def _write_no_classification(paths: EvaluatePaths) -> None:
+    """The classification outputs DVC expects, without rows (see the module docstring)."""
+    for path in (paths.results / "test" / "classification.json", paths.results / "val" / "classification.json",
+                 paths.plots / "confusion.json", paths.plots / "class_f1.json"):
+        atomic_write_json(path, [])
+
+
 def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
     """Score the detector (tuned post-processing) and the ensemble on the test split; write every output.
 
@@ -97,16 +117,27 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
         params: image_size, device, batch_size and detector settings for inference.
         paths: inputs (processed data, models) and outputs (metrics file, plots folder, submission folder).
     Returns:
-        The flat metrics written to `paths.metrics`.
+        The flat metrics written to `paths.metrics`: `detect.*` and `classify.*` keys, each only
+        when its task has data.
     """
-    post = load_postprocess(paths.postprocess)
-    detection = evaluate_detection(params, paths.data, paths.detector, post)
-    classification = evaluate_classification(paths.ensemble, paths.logits)
-    val_classification = evaluate_classification(paths.ensemble, paths.logits, "val")
+    metrics: dict[str, float] = {}
+    if no_detection_data(paths.postprocess):
+        write_detection = functools.partial(_write_no_detection, paths)
+    else:
+        post = load_postprocess(paths.postprocess)
+        detection = evaluate_detection(params, paths.data, paths.detector, post)
+        metrics.update(_detection_metrics(detection))
+        write_detection = functools.partial(_write_detection, detection, post.box_thresh, paths)
+    if no_classification_data(paths.ensemble):
+        write_classification = functools.partial(_write_no_classification, paths)
+    else:
+        classification = evaluate_classification(paths.ensemble, paths.logits)
+        val_classification = evaluate_classification(paths.ensemble, paths.logits, "val")
+        metrics.update(_classification_metrics(classification))
+        write_classification = functools.partial(_write_classification, classification, val_classification, paths)
     paths.plots.mkdir(parents=True, exist_ok=True)
-    metrics = {**_detection_metrics(detection), **_classification_metrics(classification)}
     with staged_outputs():  # plots, submission and metrics land together, or none of them
-        _write_detection(detection, post.box_thresh, paths)
-        _write_classification(classification, val_classification, paths)
+        write_detection()
+        write_classification()
         atomic_write_json(paths.metrics, metrics)
     return metrics

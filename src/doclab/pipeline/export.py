@@ -36,7 +36,9 @@ from doclab.deploy.runtime import OnnxClassifier, OnnxDetector
 from doclab.detection.dataset import load_ground_truth
 from doclab.detection.evaluator import DetectionEvaluator
 from doclab.detection.postprocess import db_postprocess
+from doclab.detection.model_file import no_detection_data
 from doclab.detection.predictor import DetectorPredictor
+from doclab.engine.device import make_runtime
 from doclab.engine.onnx_export import onnx_bytes
 from doclab.io import atomic_directory, atomic_write_json, staged_outputs
 
@@ -70,13 +72,18 @@ class _FoldMean(nn.Module):
         return torch.stack([model(x).float() for model in self.models]).mean(0)
 
 
-def export_models(detector: DetectorPredictor, classifier: EnsemblePredictor | None, folder: Path,
+def export_models(detector: DetectorPredictor | None, classifier: EnsemblePredictor | None, folder: Path,
                   opset: int) -> DeployManifest:
-    """Write detector.onnx and classifier/<sub-member>.onnx into `folder`; return their manifest."""
-    size = detector.image_size
-    example = torch.zeros(2, 3, size, size)
-    (folder / "detector.onnx").write_bytes(onnx_bytes(detector.model.float(), example, "images", "probs", opset))
-    spec = DetectorSpec("detector.onnx", detector_input(size), detector.post)
+    """Write detector.onnx and classifier/<sub-member>.onnx into `folder`; return their manifest.
+
+    A task without a model (None: its training stage had no data) is left out of the manifest.
+    """
+    spec = None
+    if detector is not None:
+        size = detector.image_size
+        example = torch.zeros(2, 3, size, size)
+        (folder / "detector.onnx").write_bytes(onnx_bytes(detector.model.float(), example, "images", "probs", opset))
+        spec = DetectorSpec("detector.onnx", detector_input(size), detector.post)
     if classifier is None:
         return DeployManifest(spec, None)
     (folder / "classifier").mkdir()
@@ -137,11 +144,11 @@ def classifier_parity(torch_classifier: EnsemblePredictor, onnx_classifier: Onnx
 
 def breaches(metrics: dict, tolerances: ExportParams) -> list[str]:
     """One phrase per tolerance the parity metrics exceed."""
-    found, detector = [], metrics["detector"]
-    if detector["max_prob_diff"] > tolerances.max_prob_diff:
+    found, detector = [], metrics.get("detector")
+    if detector and detector["max_prob_diff"] > tolerances.max_prob_diff:
         found.append(f"probability maps differ by up to {detector['max_prob_diff']:.3g} "
                      f"(export.max_prob_diff {tolerances.max_prob_diff:g})")
-    if detector["hmean_diff"] > tolerances.max_hmean_diff:
+    if detector and detector["hmean_diff"] > tolerances.max_hmean_diff:
         found.append(f"val CLEval H-mean torch {detector['torch']['cleval/hmean']:.4f} vs onnx "
                      f"{detector['onnx']['cleval/hmean']:.4f} (export.max_hmean_diff {tolerances.max_hmean_diff:g})")
     classifier = metrics.get("classifier")
@@ -161,18 +168,26 @@ def run_export(params: Params, data_dir: Path, models_dir: Path, out_dir: Path, 
         out_dir: models/deploy, replaced as a unit.
         metrics_path: metrics/export.json.
     Returns:
-        The metrics dict: {"detector": {...}, "classifier": {...} (when there is one)}.
+        The metrics dict: {"detector": {...}, "classifier": {...}}, each task only when it has a model
+        (a single-task run's other task is absent, as in metrics/evaluate.json).
     Raises:
         ParityError: a tolerance is exceeded (nothing is written).
+        DataError: neither task has a model.
     """
     device = torch.device("cpu")  # onnxruntime's CPU provider is the reference deployment; CPU torch is exact
-    torch_detector = DetectorPredictor(models_dir, device)
-    torch_classifier = load_ensemble_predictor(models_dir, torch_detector.runtime)
+    torch_detector = None if no_detection_data(models_dir / "detector.pt") else DetectorPredictor(models_dir, device)
+    # The classifier runs with the settings `doclab predict --runtime torch` gives it.
+    settings = torch_detector.runtime if torch_detector is not None else make_runtime(device, True, True)
+    torch_classifier = load_ensemble_predictor(models_dir, settings)
+    if torch_detector is None and torch_classifier is None:
+        raise DataError(f"{models_dir}: neither a detector nor a classifier ensemble to export (no data for either)")
     with staged_outputs(), atomic_directory(out_dir) as folder:
         manifest = export_models(torch_detector, torch_classifier, folder, params.export.opset)
         atomic_write_json(folder / MANIFEST_NAME, manifest_json(manifest))
-        metrics = {"detector": detector_parity(torch_detector, OnnxDetector(manifest.detector, folder), data_dir,
-                                               params.export.batch_size)}
+        metrics = {}
+        if manifest.detector is not None:
+            metrics["detector"] = detector_parity(torch_detector, OnnxDetector(manifest.detector, folder), data_dir,
+                                                  params.export.batch_size)
         if manifest.classifier is not None:
             metrics["classifier"] = classifier_parity(torch_classifier, OnnxClassifier(manifest.classifier, folder),
                                                       data_dir, params.export.batch_size)

@@ -27,15 +27,18 @@ from doclab.classification.data import (
     build_train_transform,
     class_weights,
     fold_indices,
+    has_classification_data,
 )
 from doclab.classification.losses import build_loss, mix_batch, soft_targets
 from doclab.classification.model import FineTuneSchedule, build_classifier, init_from_classifier, set_trainable
+from doclab.classification.no_data import no_classification_data_marker
 from doclab.classification.outputs import (
     MONITOR,
     FoldResult,
     evaluate_classifier,
     member_logits,
     write_member_outputs,
+    write_no_data_member_outputs,
 )
 from doclab.config import ClassifierParams, ConfigError, Params, to_dict
 from doclab.data.records import DataError
@@ -55,6 +58,7 @@ from doclab.engine.recipe import (
     warmup_steps,
 )
 from doclab.io import staged_outputs
+from doclab.pipeline.no_data import main_process, write_no_data_training
 
 # The fingerprint covers these data files and the stage's code besides the params.
 DATA_FILES = ("splits.json", "labels.csv", "classes.json")
@@ -252,6 +256,15 @@ def _train(params: Params, member: str, data_dir: Path, outputs: dict[str, Path]
         return write_member_outputs(params, member, train_set.classes, results, splits, outputs)
 
 
+def _write_no_data(outputs: dict[str, Path]) -> dict:
+    """Every output of a data set without labels: the "no classification data" marker, nothing trained."""
+    if not main_process():
+        return {}
+    with staged_outputs():  # model, logits, metrics and dvclive land together, or none of them
+        write_no_data_training(write_no_data_member_outputs(outputs), outputs["live"], outputs["checkpoints"])
+    return no_classification_data_marker()
+
+
 def train_classifier(params: Params, member: str, data_dir: Path, model_out: Path, logits_out: Path,
                      metrics_out: Path, checkpoint_dir: Path, live_dir: Path) -> dict:
     """Train one member (k folds when `classifier.folds` > 1) and write its model, logits and metrics.
@@ -267,18 +280,23 @@ def train_classifier(params: Params, member: str, data_dir: Path, model_out: Pat
         checkpoint_dir: last.pt / best.pt (per fold in `fold<i>/`); a rerun with the same params resumes.
         live_dir: dvclive folder (per fold in `fold<i>/`).
     Returns:
-        The metrics written ({split: {'accuracy', 'macro_f1'}}; empty on DDP ranks other than 0).
+        The metrics written ({split: {'accuracy', 'macro_f1'}}; empty on DDP ranks other than 0); the
+        "no classification data" marker when classes.json is empty (no image has a label): then
+        nothing is trained and every output is that marker (see `classification.no_data`).
     Raises:
         ConfigError: a member not in classifier.members, an impossible combination, unavailable weights.
         DataError: labels that do not match classes.json, a class without training images, no val images.
     """
+    outputs = {"model": Path(model_out), "logits": Path(logits_out), "metrics": Path(metrics_out),
+               "checkpoints": Path(checkpoint_dir), "live": Path(live_dir)}
+    if not has_classification_data(data_dir):
+        _check_settings(params, member, DistInfo())  # params mistakes are reported all the same
+        return _write_no_data(outputs)
     device = choose_device(params.device)
     info = init_distributed(device)
     try:
         _check_settings(params, member, info)
         runtime = make_runtime(device, params.classifier.train.amp, params.classifier.train.channels_last)
-        outputs = {"model": Path(model_out), "logits": Path(logits_out), "metrics": Path(metrics_out),
-                   "checkpoints": Path(checkpoint_dir), "live": Path(live_dir)}
         with deterministic(device.type == "cpu"):
             return _train(params, member, Path(data_dir), outputs, runtime, info)
     finally:

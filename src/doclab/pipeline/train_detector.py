@@ -22,12 +22,18 @@ from doclab.detection.dataset import (
     MAP_KEYS,
     DetectionDataset,
     collate_detection,
+    has_detection_data,
     load_ground_truth,
 )
 from doclab.detection.evaluator import DetectionEvaluator
 from doclab.detection.loss import db_loss
 from doclab.detection.model import build_detector
-from doclab.detection.model_file import init_from_detector, save_detector_file
+from doclab.detection.model_file import (
+    init_from_detector,
+    no_detection_data_marker,
+    save_detector_file,
+    save_no_detection_model,
+)
 from doclab.detection.postprocess import db_postprocess
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
 from doclab.engine.distributed import DistInfo, init_distributed, shutdown, train_sampler, wrap_model
@@ -42,6 +48,8 @@ from doclab.engine.recipe import (
     seeded_loader,
     warmup_steps,
 )
+from doclab.io import staged_outputs
+from doclab.pipeline.no_data import main_process, write_no_data_training
 
 MONITOR = "cleval/hmean"
 # Params that shape training; the fingerprint also covers the data files and this code.
@@ -148,6 +156,16 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
     return _write_model(model_out, checkpoint_dir, params) if info.is_main else {}
 
 
+def _write_no_data(model_out: Path, checkpoint_dir: Path, live_dir: Path) -> dict:
+    """Every output of a data set without text polygons: the "no detection data" marker, nothing trained."""
+    if not main_process():
+        return {}
+    with staged_outputs():  # model and dvclive land together, or none of them
+        write_no_data_training(no_detection_data_marker(), live_dir, checkpoint_dir)
+        save_no_detection_model(model_out)
+    return no_detection_data_marker()
+
+
 def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path,
                    live_dir: Path) -> dict[str, float]:
     """Train the detector and write `model_out`.
@@ -161,12 +179,16 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
         checkpoint_dir: last.pt and best.pt; a rerun with the same params, data and code resumes.
         live_dir: dvclive folder (metrics.json, plots/metrics).
     Returns:
-        The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0).
+        The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0); the
+        "no detection data" marker when no processed image has text polygons: then nothing is
+        trained and every output is that marker (see `pipeline.no_data`).
     Raises:
         ConfigError: device 'cuda' without a GPU.
         DataError: fewer train images than one batch per process.
         FileNotFoundError, CheckpointError: a missing or pickled `detector.train.init_from`.
     """
+    if not has_detection_data(data_dir):
+        return _write_no_data(Path(model_out), Path(checkpoint_dir), Path(live_dir))
     device = choose_device(params.device)
     info = init_distributed(device)
     runtime = make_runtime(device, params.detector.train.amp, params.detector.train.channels_last)

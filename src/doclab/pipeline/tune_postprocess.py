@@ -17,6 +17,7 @@ from pathlib import Path
 from doclab.config import Params, to_dict
 from doclab.detection.search import SearchResult, search_postprocess
 from doclab.io import atomic_write_json, staged_outputs
+from doclab.pipeline.no_data import write_no_data_plot
 
 PLOT_DATA = "scores.json"
 PLOT_IMAGE = "scores.png"
@@ -64,8 +65,19 @@ def _write_outputs(result: SearchResult, rows: list[dict], params: Params, out: 
     write_score_plot(plots_dir / PLOT_IMAGE, plot_rows, metric, params.tune.search)
 
 
+def _write_no_data(out: Path, metrics_path: Path, plots_dir: Path, results_path: Path) -> None:
+    """Every output of a "no detection data" detector: the marker, empty rows, a status PNG (`pipeline.no_data`)."""
+    from doclab.detection.model_file import NO_DETECTION_DATA, no_detection_data_marker
+
+    with staged_outputs():
+        atomic_write_json(out, no_detection_data_marker())
+        atomic_write_json(metrics_path, no_detection_data_marker())
+        atomic_write_json(results_path, [])
+        write_no_data_plot(plots_dir / PLOT_DATA, plots_dir / PLOT_IMAGE, NO_DETECTION_DATA)
+
+
 def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Path, out: str | Path,
-                     metrics_path: str | Path, plots_dir: str | Path, results_path: str | Path) -> TuneResult:
+                     metrics_path: str | Path, plots_dir: str | Path, results_path: str | Path) -> TuneResult | None:
     """Search `params.tune.space` for the post-processing that maximises `params.tune.metric`.
 
     Args:
@@ -82,7 +94,8 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
         results_path: results/val/detection.json: the tuned setting's per-image validation rows
             (`DetectionEvaluator.per_image`), what `doclab compare --split val` and the sweep read.
     Returns:
-        The `TuneResult` (with timings, for printing).
+        The `TuneResult` (with timings, for printing); None when `model_path` is the "no detection
+        data" marker: then every output is the marker (JSON files) or empty (rows, plot).
     Raises:
         FileNotFoundError: no model file.
         CheckpointError: not a detector file.
@@ -93,7 +106,11 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
     from doclab.detection.dataset import load_ground_truth
     from doclab.detection.evaluation import score_images
     from doclab.detection.maps import cache_split_maps
+    from doclab.detection.model_file import no_detection_data
 
+    if no_detection_data(model_path):
+        _write_no_data(Path(out), Path(metrics_path), Path(plots_dir), Path(results_path))
+        return None
     data_dir = Path(data_dir)
     ground_truth = load_ground_truth(data_dir, "val")
     start = time.perf_counter()

@@ -16,6 +16,7 @@ import numpy as np
 from doclab.classification.ensemble import methods as em
 from doclab.classification.ensemble.apply import METHODS, apply_ensemble, stacking_probs
 from doclab.classification.logits import TTA_VIEWS, MemberLogits, load_logits
+from doclab.classification.no_data import refuse_marker
 from doclab.config import EnsembleParams
 from doclab.data.records import DataError
 from doclab.io import read_json
@@ -128,11 +129,13 @@ def read_ensemble_file(path: Path) -> dict:
 
     Raises:
         FileNotFoundError: no such file (run the ensemble stage).
-        DataError: malformed JSON, not a mapping, a missing key, an unknown TTA.
+        DataError: malformed JSON, not a mapping, a missing key, an unknown TTA, the "no classification
+            data" marker (see `no_data`).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no ensemble model (run the ensemble stage first)")
     model = read_json(path)
+    refuse_marker(model, path)
     if not isinstance(model, dict):
         raise DataError(f"{path}: expected a JSON object (models/ensemble.json), got {type(model).__name__}")
     missing = [key for key in ENSEMBLE_KEYS if key not in model]

@@ -1,0 +1,85 @@
+"""Single-task data sets run the whole DAG with real DVC: a detection-only source (receipts without
+document-type labels), then a classification-only one (labels, no polygons), in one tiny-profile clone.
+
+Every stage runs; the stages of the task without data write "no ... data" markers, `evaluate` scores
+the other task only, `doclab predict` uses the models that exist, and `dvc metrics diff` shows the
+numbers of the task that lost its data as gone.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import build_dataset
+from dvc_repo import TINY_PROFILE, dvc, make_repo, ran_stages, run
+
+from doclab.classification.no_data import no_classification_data
+from doclab.detection.model_file import no_detection_data
+from doclab.predict import predict
+
+pytestmark = pytest.mark.slow
+
+PROFILE = {**TINY_PROFILE, "data.source": "sources", "data.split.val": 0.25, "data.split.test": 0.25,
+           "classifier.members": ["mobilenetv3_small_050"]}  # one member: the matrix is not what is tested here
+MEMBERS = PROFILE["classifier.members"]
+STAGES = {"preprocess", "train_detector", "tune_postprocess", "ensemble", "evaluate",
+          *(f"train_classifier@{member}" for member in MEMBERS)}
+RAW = "data/raw/docs"
+DETECTION_ONLY = {"name": "docs", "format": "ufo", "images": f"{RAW}/images", "annotations": f"{RAW}/annotations.json"}
+CLASSIFICATION_ONLY = {"name": "docs", "format": "csv", "images": f"{RAW}/images", "labels": f"{RAW}/labels.csv",
+                       "meta": f"{RAW}/meta.csv"}
+
+
+def _repro_every_stage(repo: Path, source: dict) -> dict:
+    """Point params.yaml at `source`, `dvc repro` (every stage must run, a rerun none); returns evaluate.json."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["sources"] = [source]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert ran_stages(dvc("repro", cwd=repo)) == STAGES
+    assert "Running stage" not in dvc("repro", cwd=repo).stdout
+    return json.loads((repo / "metrics/evaluate.json").read_text())
+
+
+def _predict(repo: Path, out: Path) -> dict:
+    images = sorted((repo / "data/processed/images/docs").iterdir())[:2]
+    assert predict(images, out, repo / "models", device="cpu", overlays=False) == []
+    return json.loads((out / "predictions.json").read_text())["images"]
+
+
+def test_detection_only_then_classification_only_sources_run_every_stage(tmp_path):
+    repo = make_repo(tmp_path / "repo", PROFILE)
+    build_dataset(repo / "data", n_images=12)  # data/raw/docs: UFO annotations, labels.csv, meta.csv
+
+    # (a) receipts without document-type labels: the classifier branch writes markers
+    evaluated = _repro_every_stage(repo, DETECTION_ONLY)
+    assert evaluated and all(key.startswith("detect.") for key in evaluated), evaluated
+    classifier_outputs = [repo / f"models/classifier/{m}.{suffix}" for m in MEMBERS for suffix in ("pt", "npz")]
+    classifier_outputs += [repo / f"metrics/classifier/{m}.json" for m in MEMBERS]
+    classifier_outputs += [repo / f"dvclive/train_classifier/{m}/metrics.json" for m in MEMBERS]
+    for path in [*classifier_outputs, repo / "models/ensemble.json", repo / "metrics/ensemble.json"]:
+        assert no_classification_data(path), path
+    for path in ("results/test/classification.json", "results/val/classification.json", "plots/ensemble/scores.json"):
+        assert json.loads((repo / path).read_text()) == [], path
+    assert not (repo / "models/submission/classification.csv").exists()
+    predictions = _predict(repo, tmp_path / "detected")
+    assert all("words" in entry and "class" not in entry for entry in predictions.values())
+    assert not (tmp_path / "detected/classes.csv").exists()
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "detection only"], repo)
+
+    # (b) labels without polygons: the detector branch writes markers
+    evaluated = _repro_every_stage(repo, CLASSIFICATION_ONLY)
+    assert evaluated and all(key.startswith("classify.") for key in evaluated), evaluated
+    for path in ("models/detector.pt", "models/postprocess.json", "metrics/tune.json",
+                 "dvclive/train_detector/metrics.json"):
+        assert no_detection_data(repo / path), path
+    for path in ("results/test/detection.json", "results/val/detection.json", "plots/tune/scores.json"):
+        assert json.loads((repo / path).read_text()) == [], path
+    predictions = _predict(repo, tmp_path / "classified")
+    assert all("class" in entry and "words" not in entry for entry in predictions.values())
+    assert not (tmp_path / "classified/submission.csv").exists()
+    # the detector's numbers are gone from the metrics, not zeros
+    diff = json.loads(dvc("metrics", "diff", "--json", cwd=repo).stdout)
+    gone = {key: change for key, change in diff["metrics/evaluate.json"].items() if key.startswith("detect.")}
+    assert gone and all(change["new"] is None for change in gone.values()), gone
+    assert diff["metrics/tune.json"]["status"]["new"] == "no detection data"
