@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 PROFILE = {**TINY_PROFILE, "data.source": "sources", "data.split.val": 0.25, "data.split.test": 0.25,
            "classifier.members": ["mobilenetv3_small_050"]}  # one member: the matrix is not what is tested here
 MEMBERS = PROFILE["classifier.members"]
-STAGES = {"preprocess", "train_detector", "tune_postprocess", "ensemble", "evaluate",
+STAGES = {"preprocess", "train_detector", "tune_postprocess", "ensemble", "evaluate", "export",
           *(f"train_classifier@{member}" for member in MEMBERS)}
 RAW = "data/raw/docs"
 DETECTION_ONLY = {"name": "docs", "format": "ufo", "images": f"{RAW}/images", "annotations": f"{RAW}/annotations.json"}
@@ -61,7 +61,9 @@ def test_detection_only_then_classification_only_sources_run_every_stage(tmp_pat
     for path in ("results/test/classification.json", "results/val/classification.json", "plots/ensemble/scores.json"):
         assert json.loads((repo / path).read_text()) == [], path
     assert not (repo / "models/submission/classification.csv").exists()
-    predictions = _predict(repo, tmp_path / "detected")
+    assert list(json.loads((repo / "metrics/export.json").read_text())) == ["detector"]
+    assert json.loads((repo / "models/deploy/deploy.json").read_text())["classifier"] is None
+    predictions = _predict(repo, tmp_path / "detected")  # the ONNX runtime (models/deploy exists)
     assert all("words" in entry and "class" not in entry for entry in predictions.values())
     assert not (tmp_path / "detected/classes.csv").exists()
     run(["git", "add", "-A"], repo)
@@ -75,6 +77,8 @@ def test_detection_only_then_classification_only_sources_run_every_stage(tmp_pat
         assert no_detection_data(repo / path), path
     for path in ("results/test/detection.json", "results/val/detection.json", "plots/tune/scores.json"):
         assert json.loads((repo / path).read_text()) == [], path
+    assert list(json.loads((repo / "metrics/export.json").read_text())) == ["classifier"]
+    assert json.loads((repo / "models/deploy/deploy.json").read_text())["detector"] is None
     predictions = _predict(repo, tmp_path / "classified")
     assert all("class" in entry and "words" not in entry for entry in predictions.values())
     assert not (tmp_path / "classified/submission.csv").exists()
