@@ -15,7 +15,6 @@ among its candidates.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from doclab.config import PostprocessParams
 from doclab.detection.offset import unclip
-from doclab.detection.quads import cannot_reach, find_kernels, mean_inside, to_original, unclip_kernels
+from doclab.detection.quads import cannot_reach, find_kernels, image_region, mean_inside, to_original, unclip_kernels
 
 __all__ = ["Detection", "clockwise_from_top_left", "db_postprocess", "mean_inside", "unclip"]
 
@@ -83,11 +82,7 @@ def db_postprocess(
 
 def _detect(prob: np.ndarray, params: PostprocessParams, scale: float, size: tuple[int, int]) -> list[Detection]:
     """Detections in one (H, W) map; see `db_postprocess`."""
-    original_h, original_w = size
-    # Padding holds no text: search only the top-left block the image was resized into.
-    valid_h = min(prob.shape[0], math.ceil(original_h * scale))
-    valid_w = min(prob.shape[1], math.ceil(original_w * scale))
-    prob = np.ascontiguousarray(prob[:valid_h, :valid_w], dtype=np.float32)
+    prob = image_region(prob, scale, size)
     if not params.polygon:
         kernels = find_kernels(prob, params.thresh, params.max_candidates, params.score_mode, params.min_size,
                                params.box_unclip_ratio)

@@ -13,6 +13,7 @@ evaluate and predict later detect.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,6 +165,14 @@ def unclip_many(kernels: Sequence[Kernels], ratio: float, min_size: float, box_t
         points = clockwise_quads(np.stack([cv2.boxPoints(mine[i]) for i in big]))
         found.append(Quads(points, k.scores[kept[big]]))
     return found
+
+
+def image_region(prob: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """The float32 part of a letterboxed (H, W) map that covers its image of (height, width) `size`:
+    the padding holds no text, so only the top-left block the image was resized into is searched."""
+    height = min(prob.shape[0], math.ceil(size[0] * scale))
+    width = min(prob.shape[1], math.ceil(size[1] * scale))
+    return np.ascontiguousarray(prob[:height, :width], dtype=np.float32)
 
 
 def to_original(points: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:

@@ -8,7 +8,6 @@ No torch here: the search's worker processes import it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,16 +16,17 @@ from doclab.config import PostprocessParams
 from doclab.detection.evaluator import DetectionEvaluator, SplitGroundTruth
 from doclab.detection.map_cache import MapCache
 from doclab.detection.postprocess import db_postprocess
-from doclab.detection.quads import Kernels, find_kernels, to_original, unclip_many
+from doclab.detection.quads import Kernels, find_kernels, image_region, to_original, unclip_many
 from doclab.metrics.detection import ImageScore
 
 
 class GroupScorer:
     """Scores groups of settings on one cache; what a search process keeps between groups.
 
-    It holds the maps' image regions as float32 (converted once), one evaluator (each image's
-    GT prepared once) and the kernels of the last threshold (`detection.quads`): settings that
-    differ only in the unclip ratio reuse the contour pass of their `thresh`.
+    It holds one evaluator (each image's GT prepared once) and the kernels of the last threshold
+    (`detection.quads`): settings that differ only in the unclip ratio reuse the contour pass of
+    their `thresh`. Maps are converted to float32 per pass, as `db_postprocess` does, so a process
+    holds no more map memory than the cache.
 
     Args:
         cache: the split's maps.
@@ -36,22 +36,16 @@ class GroupScorer:
     def __init__(self, cache: MapCache, ground_truth: SplitGroundTruth) -> None:
         self.cache = cache
         self.evaluator = DetectionEvaluator(ground_truth)
-        self._probs: list[np.ndarray] | None = None
         self._kernels: tuple[tuple, list[Kernels]] | None = None
-
-    def _image_maps(self) -> list[np.ndarray]:
-        if self._probs is None:  # the part of each map its image covers, as db_postprocess crops it
-            self._probs = [np.ascontiguousarray(prob[:min(prob.shape[0], math.ceil(h * scale)),
-                                                     :min(prob.shape[1], math.ceil(w * scale))], dtype=np.float32)
-                           for prob, scale, (h, w) in zip(self.cache.maps, self.cache.scales, self.cache.original_sizes)]
-        return self._probs
 
     def _quads(self, setting: PostprocessParams, largest_ratio: float) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per image (quads (Q, 4, 2) in image pixels, scores (Q,)) at box_thresh 0, as db_postprocess finds them."""
         key = (setting.thresh, setting.max_candidates, setting.score_mode, setting.min_size, largest_ratio)
         if self._kernels is None or self._kernels[0] != key:
-            self._kernels = key, [find_kernels(prob, setting.thresh, setting.max_candidates, setting.score_mode,
-                                               setting.min_size, largest_ratio) for prob in self._image_maps()]
+            self._kernels = key, [find_kernels(image_region(prob, scale, size), setting.thresh, setting.max_candidates,
+                                               setting.score_mode, setting.min_size, largest_ratio)
+                                  for prob, scale, size in zip(self.cache.maps, self.cache.scales,
+                                                               self.cache.original_sizes)]
         quads = unclip_many(self._kernels[1], setting.box_unclip_ratio, setting.min_size, 0.0)
         return [(to_original(q.points, scale, size), q.scores)
                 for q, scale, size in zip(quads, self.cache.scales, self.cache.original_sizes)]
