@@ -203,6 +203,7 @@ def unclipped_rects(boxes: np.ndarray, ratio: float) -> list[tuple | None]:
 
 
 def _unclipped_rects(boxes: np.ndarray, ratio: float) -> list[tuple | None]:
+    """`unclipped_rects` of a non-empty (K, 4, 2) float32 batch (floating-point warnings silenced by the caller)."""
     deltas = _offsets(boxes, ratio)
     fixed = (boxes * np.float32(FIXED_POINT)).round().astype(np.int64)
     distinct = np.all(np.any(fixed != np.roll(fixed, 1, axis=1), axis=2), axis=1)
