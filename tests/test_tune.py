@@ -129,6 +129,20 @@ def test_shared_box_thresh_pass_scores_like_each_setting_alone(rendered):
         assert scores == score_postprocess(cache, ground_truth, dataclasses.replace(PostprocessParams(), **candidate))
 
 
+@pytest.mark.parametrize("score_mode", ["fast", "slow"], ids=["box-score", "contour-score"])
+def test_one_scorer_over_many_groups_scores_like_each_setting_alone(rendered, score_mode):
+    # One process scores every group: kernels shared by thresh, GT prepared once, images whose
+    # kept detections repeat across box_thresh scored once; polygons go through db_postprocess.
+    cache, ground_truth = rendered
+    space = dataclasses.replace(tune_params().space, polygon=(False, True), polygon_unclip_ratio=(1.5, 2.5))
+    untuned = PostprocessParams(score_mode=score_mode)
+    settings = [dataclasses.replace(untuned, **c) for c in grid_candidates(space)]
+    scores = score_all(cache, ground_truth, settings, workers=1)
+    assert len({tuple(s.values()) for s in scores}) > 4  # the settings really differ
+    for setting, found in zip(settings, scores):
+        assert found == score_postprocess(cache, ground_truth, setting)
+
+
 def spilled_copy(cache: MapCache, storage) -> MapCache:
     maps, path = storage
     maps[:] = cache.maps

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from doclab.detection.postprocess import Detection
-from doclab.metrics.detection import DetectionScores
+from doclab.metrics.detection import DetectionScores, ImageScore, PreparedImage
 
 SplitGroundTruth = dict[str, tuple[list[np.ndarray], list[bool]]]
 
@@ -40,6 +40,7 @@ class DetectionEvaluator:
 
     def __init__(self, ground_truth: SplitGroundTruth) -> None:
         self.ground_truth = ground_truth
+        self._prepared: dict[str, PreparedImage] = {}  # per key, made on first use and kept across `reset`
         self.reset()
 
     def reset(self) -> None:
@@ -59,8 +60,26 @@ class DetectionEvaluator:
         if len(keys) != len(detections):
             raise ValueError(f"DetectionEvaluator.process: {len(keys)} keys but {len(detections)} detection lists")
         for key, found in zip(keys, detections):
+            self.add(key, self.score(key, found))
+
+    def score(self, key: str, found: Sequence[Detection | np.ndarray]) -> ImageScore:
+        """One image's counts for `found`, not added: what `process` adds, for callers that score
+        the same image several times (the post-processing search). The image's GT is prepared
+        once per evaluator.
+
+        Raises:
+            ValueError: non-finite coordinates.
+            KeyError: a key without ground truth.
+        """
+        prepared = self._prepared.get(key)
+        if prepared is None:
             polygons, ignore = self.ground_truth[key]
-            self._scores.update(key, polygons, [_points(d) for d in found], gt_ignore=ignore)
+            prepared = self._prepared[key] = self._scores.prepare(polygons, gt_ignore=ignore)
+        return self._scores.score(prepared, [_points(d) for d in found])
+
+    def add(self, key: str, scored: ImageScore) -> None:
+        """Add one image's counts (from `score`) to the running totals."""
+        self._scores.add(key, scored)
 
     def evaluate(self) -> dict[str, float]:
         """`cleval/...`, `cleval_global/...` and `iou/...` metrics of every image processed, plain floats."""

@@ -24,7 +24,7 @@ from doclab.config import Params
 from doclab.detection.augment import build_eval_transform
 from doclab.detection.dataset import DetectionDataset, collate_detection
 from doclab.detection.model_file import load_detector
-from doclab.detection.search import MapCache
+from doclab.detection.map_cache import MapCache
 from doclab.engine.batch import CPU_BATCH
 from doclab.engine.device import Runtime, choose_device, deterministic, make_runtime
 from doclab.engine.loading import resolve_workers

@@ -10,22 +10,22 @@ is worth tuning on the model's actual maps.
 
 Coordinates: x, y continuous pixels with pixel centres at integers, as in the targets.
 numpy, OpenCV and pyclipper only (no torch), so it runs anywhere, also in the tuning stage
-on cached maps.
+on cached maps. Quads go through `detection.quads`, in the steps the tuning search shares
+among its candidates.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pyclipper
 
 from doclab.config import PostprocessParams
+from doclab.detection.offset import unclip
+from doclab.detection.quads import cannot_reach, find_kernels, image_region, mean_inside, to_original, unclip_kernels
 
-# pyclipper works on integers: offset in units of 1/8 pixel so unclipping keeps sub-pixel detail.
-_ONE = 8
+__all__ = ["Detection", "clockwise_from_top_left", "db_postprocess", "mean_inside", "unclip"]
 
 
 @dataclass(frozen=True)
@@ -82,43 +82,22 @@ def db_postprocess(
 
 def _detect(prob: np.ndarray, params: PostprocessParams, scale: float, size: tuple[int, int]) -> list[Detection]:
     """Detections in one (H, W) map; see `db_postprocess`."""
-    original_h, original_w = size
-    # Padding holds no text: search only the top-left block the image was resized into.
-    valid_h = min(prob.shape[0], math.ceil(original_h * scale))
-    valid_w = min(prob.shape[1], math.ceil(original_w * scale))
-    prob = np.ascontiguousarray(prob[:valid_h, :valid_w], dtype=np.float32)
+    prob = image_region(prob, scale, size)
+    if not params.polygon:
+        kernels = find_kernels(prob, params.thresh, params.max_candidates, params.score_mode, params.min_size,
+                               params.box_unclip_ratio)
+        quads = unclip_kernels(kernels, params.box_unclip_ratio, params.min_size, params.box_thresh)
+        return [Detection(points, score)
+                for points, score in zip(to_original(quads.points, scale, size), quads.scores.tolist())]
     bitmap = (prob > params.thresh).view(np.uint8)
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     detections = []
     for contour in contours[: params.max_candidates]:
-        found = _polygon_candidate(prob, contour, params) if params.polygon else _quad_candidate(prob, contour, params)
+        found = _polygon_candidate(prob, contour, params)
         if found is not None:
             points, score = found
-            points = points / scale
-            np.clip(points[:, 0], 0, original_w, out=points[:, 0])
-            np.clip(points[:, 1], 0, original_h, out=points[:, 1])
-            detections.append(Detection(points.astype(np.float32), score))
+            detections.append(Detection(to_original(points[None], scale, size)[0], score))
     return detections
-
-
-def _quad_candidate(
-    prob: np.ndarray, contour: np.ndarray, params: PostprocessParams
-) -> tuple[np.ndarray, float] | None:
-    """(4, 2) unclipped min-area quad and score, or None if too small or too unsure."""
-    rect = cv2.minAreaRect(contour)
-    if _cannot_reach(rect, params.box_unclip_ratio, params.min_size):
-        return None
-    box = cv2.boxPoints(rect)
-    score = mean_inside(prob, contour if params.score_mode == "slow" else box)
-    if score < params.box_thresh:
-        return None
-    expanded = unclip(box, params.box_unclip_ratio)
-    if expanded is None:
-        return None
-    rect = cv2.minAreaRect(expanded.astype(np.float32))
-    if min(rect[1]) < params.min_size:
-        return None
-    return clockwise_from_top_left(cv2.boxPoints(rect)), score
 
 
 def _polygon_candidate(
@@ -126,7 +105,7 @@ def _polygon_candidate(
 ) -> tuple[np.ndarray, float] | None:
     """(N >= 4, 2) unclipped simplified polygon and score, or None."""
     approx = cv2.approxPolyDP(contour, 0.002 * cv2.arcLength(contour, True), True).reshape(-1, 2)
-    if len(approx) < 4 or _cannot_reach(cv2.minAreaRect(approx), params.polygon_unclip_ratio, params.min_size):
+    if len(approx) < 4 or cannot_reach(min(cv2.minAreaRect(approx)[1]), params.polygon_unclip_ratio, params.min_size):
         return None
     score = mean_inside(prob, contour if params.score_mode == "slow" else approx)
     if score < params.box_thresh:
@@ -137,57 +116,6 @@ def _polygon_candidate(
     if min(cv2.minAreaRect(expanded.astype(np.float32))[1]) < params.min_size:
         return None
     return clockwise_from_top_left(expanded), score
-
-
-def _cannot_reach(rect: tuple, ratio: float, min_size: float) -> bool:
-    """Whether a kernel with min-area rectangle `rect` stays under `min_size` once unclipped.
-
-    Unclipping grows every width by 2 D' = 2 A r' / L <= r' * (shortest width) (a region
-    of area A and perimeter L lies in a strip of width 2 A / L), so this drops specks
-    before they are scored; the extra pixel covers fixed-point rounding.
-    """
-    return min(rect[1]) * (1 + ratio) + 1 < min_size
-
-
-def mean_inside(prob: np.ndarray, polygon: np.ndarray) -> float:
-    """Mean of `prob` (H, W) float32 over the pixels inside `polygon` (N, 2), computed on
-    a mask the size of the polygon's bounding rectangle only (clipped to the map).
-
-    Returns:
-        The mean in [0, 1] for a probability map; 0 if no pixel centre is inside.
-    """
-    polygon = np.round(polygon.reshape(-1, 2)).astype(np.int32)
-    x, y, w, h = cv2.boundingRect(polygon)
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, prob.shape[1]), min(y + h, prob.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [polygon], 1, offset=(-x0, -y0))
-    return cv2.mean(prob[y0:y1, x0:x1], mask)[0]
-
-
-def unclip(polygon: np.ndarray, ratio: float) -> np.ndarray | None:
-    """Dilate a polygon by D' = A * ratio / L with round joins (DBNet's unclip).
-
-    Args:
-        polygon: (N, 2) x, y.
-        ratio: r' (0 keeps the polygon as it is, up to 1/8-pixel rounding).
-    Returns:
-        (M, 2) float64 points of the largest resulting ring, or None for a degenerate polygon.
-    """
-    points = polygon.reshape(-1, 2).astype(np.float32)
-    perimeter = cv2.arcLength(points, True)
-    if perimeter <= 0:
-        return None
-    distance = cv2.contourArea(points) * ratio / perimeter
-    offsetter = pyclipper.PyclipperOffset(arc_tolerance=0.25 * _ONE)  # round corners to within 1/4 pixel
-    offsetter.AddPath((points * _ONE).round().astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    rings = offsetter.Execute(distance * _ONE)
-    if not rings:
-        return None
-    ring = rings[0] if len(rings) == 1 else max(rings, key=lambda r: abs(pyclipper.Area(r)))
-    return np.array(ring, np.float64) / _ONE
 
 
 def clockwise_from_top_left(points: np.ndarray) -> np.ndarray:

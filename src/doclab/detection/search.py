@@ -14,7 +14,6 @@ import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -22,43 +21,17 @@ import numpy as np
 
 from doclab.config import PostprocessParams, TuneParams, TuneSpace
 from doclab.detection.evaluator import DetectionEvaluator, SplitGroundTruth
+from doclab.detection.map_cache import MapCache
 from doclab.detection.postprocess import db_postprocess
+from doclab.detection.scorer import GroupScorer, score_box_threshes
+
+__all__ = ["MapCache", "SearchResult", "TUNED_KEYS", "grid_candidates", "make_candidates", "random_candidates",
+           "score_all", "score_box_threshes", "score_postprocess", "search_postprocess"]
 
 # The searched keys, in the order grid candidates vary (the last fastest) and random draws are made.
 TUNED_KEYS = ("thresh", "box_thresh", "box_unclip_ratio", "polygon_unclip_ratio", "polygon")
 
 Candidate = dict[str, float | bool]
-
-
-@dataclass(frozen=True)
-class MapCache:
-    """Probability maps of one split, computed once, and what maps detections back to image pixels.
-
-    Attributes:
-        maps: (N, S, S) float16 letterboxed probability maps (an `np.memmap` when spilled to disk).
-        keys: (N,) image keys, in map order.
-        scales: (N,) processed-image -> map scale factors.
-        original_sizes: (N,) (height, width) of the processed images.
-        path: the .npy file behind `maps` when spilled, else None.
-    """
-
-    maps: np.ndarray
-    keys: tuple[str, ...]
-    scales: tuple[float, ...]
-    original_sizes: tuple[tuple[int, int], ...]
-    path: Path | None = None
-
-    def __reduce__(self) -> tuple:
-        # A spilled cache travels to worker processes as its file name: they map the same
-        # pages instead of receiving a pickled copy of every map.
-        if self.path is not None:
-            return _open_spilled, (self.path, self.keys, self.scales, self.original_sizes)
-        return MapCache, (self.maps, self.keys, self.scales, self.original_sizes, None)
-
-
-def _open_spilled(path: Path, keys: tuple[str, ...], scales: tuple[float, ...],
-                  original_sizes: tuple[tuple[int, int], ...]) -> MapCache:
-    return MapCache(np.load(path, mmap_mode="r"), keys, scales, original_sizes, path)
 
 
 @dataclass(frozen=True)
@@ -137,38 +110,17 @@ def score_postprocess(cache: MapCache, ground_truth: SplitGroundTruth, postproce
     return evaluator.evaluate()
 
 
-def score_box_threshes(cache: MapCache, ground_truth: SplitGroundTruth, postprocess: PostprocessParams,
-                       box_threshes: Sequence[float]) -> list[dict[str, float]]:
-    """Metrics of `postprocess` with each of `box_threshes`, from one post-processing pass.
-
-    `box_thresh` only drops regions whose score is under it, after everything else is
-    decided: the detections at box_thresh b are exactly those at 0 with score >= b, in
-    the same order. So the settings differing only in it share the expensive pass.
-
-    Returns:
-        One metrics dict per box_thresh, equal to `score_postprocess` with that box_thresh.
-    """
-    everything = dataclasses.replace(postprocess, box_thresh=0.0)
-    detections = db_postprocess(cache.maps, everything, scales=cache.scales, original_sizes=cache.original_sizes)
-    evaluator, scores = DetectionEvaluator(ground_truth), []
-    for box_thresh in box_threshes:
-        evaluator.reset()
-        evaluator.process(cache.keys, [[d for d in found if d.score >= box_thresh] for found in detections])
-        scores.append(evaluator.evaluate())
-    return scores
-
-
-# Per worker process: the cache and ground truth, received once when the worker starts.
+# Per worker process: the scorer over the cache and ground truth received once when the worker starts.
 _WORKER_STATE: dict[str, Any] = {}
 
 
 def _init_worker(cache: MapCache, ground_truth: SplitGroundTruth) -> None:
     cv2.setNumThreads(1)  # the processes already fill the cores
-    _WORKER_STATE["cache"], _WORKER_STATE["ground_truth"] = cache, ground_truth
+    _WORKER_STATE["scorer"] = GroupScorer(cache, ground_truth)
 
 
-def _score_in_worker(task: tuple[PostprocessParams, list[float]]) -> list[dict[str, float]]:
-    return score_box_threshes(_WORKER_STATE["cache"], _WORKER_STATE["ground_truth"], *task)
+def _score_in_worker(task: tuple[PostprocessParams, list[float], float]) -> list[dict[str, float]]:
+    return _WORKER_STATE["scorer"].score(*task)
 
 
 def _group_by_box_thresh(settings: Sequence[PostprocessParams]) -> dict[PostprocessParams, list[int]]:
@@ -179,27 +131,47 @@ def _group_by_box_thresh(settings: Sequence[PostprocessParams]) -> dict[Postproc
     return groups
 
 
+def _tasks(groups: dict[PostprocessParams, list[int]],
+           settings: Sequence[PostprocessParams]) -> tuple[list[tuple], list[int]]:
+    """(setting, its box_threshes, the largest box_unclip_ratio of its thresh) per group, ordered by
+    thresh so that consecutive groups share one contour pass, and each task's group index."""
+    largest: dict[float, float] = {}
+    for shared in groups:
+        largest[shared.thresh] = max(largest.get(shared.thresh, 0.0), shared.box_unclip_ratio)
+    tasks = [(shared, [settings[i].box_thresh for i in indices], largest[shared.thresh])
+             for shared, indices in groups.items()]
+    order = sorted(range(len(tasks)), key=lambda i: tasks[i][0].thresh)
+    return [tasks[i] for i in order], order
+
+
 def score_all(cache: MapCache, ground_truth: SplitGroundTruth, settings: Sequence[PostprocessParams],
               workers: int) -> list[dict[str, float]]:
-    """Metrics of each setting, in order, with `workers` spawned processes (1: in this process).
+    """Metrics of each setting, in order, in `workers` processes: this one and `workers - 1` spawned.
 
     Settings that differ only in `box_thresh` share one post-processing pass (a grid's
-    box_thresh values cost scoring only). Each worker receives the cache once at start-up: a
-    spilled cache as its file name (the worker memory-maps it), an in-memory one as a pickled
-    copy. Results do not depend on `workers`: each group is scored alone, over all maps in order.
+    box_thresh values cost scoring only), and those with the same `thresh` one contour pass
+    where they run in the same process. Each spawned worker receives the cache once at start-up:
+    a spilled cache as its file name (the worker memory-maps it), an in-memory one as a pickled
+    copy. This process scores groups from the end of the list meanwhile, so no core waits for a
+    worker to start. Results do not depend on `workers`: each group is scored alone, over all
+    maps in order.
     """
     groups = _group_by_box_thresh(settings)
-    tasks = [(shared, [settings[i].box_thresh for i in indices]) for shared, indices in groups.items()]
-    workers = min(workers, len(tasks))
-    if workers <= 1:
-        results = [score_box_threshes(cache, ground_truth, *task) for task in tasks]
+    tasks, order = _tasks(groups, settings)
+    scorer = GroupScorer(cache, ground_truth)
+    if workers <= 1 or len(tasks) <= 1:
+        results = [scorer.score(*task) for task in tasks]
     else:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+        with ProcessPoolExecutor(min(workers, len(tasks)) - 1, mp_context=context, initializer=_init_worker,
                                  initargs=(cache, ground_truth)) as pool:
-            results = list(pool.map(_score_in_worker, tasks))
+            futures = [pool.submit(_score_in_worker, task) for task in tasks]
+            mine = {index: scorer.score(*tasks[index]) for index in reversed(range(len(tasks)))
+                    if futures[index].cancel()}  # a task the workers have not taken yet
+            results = [mine[index] if index in mine else future.result() for index, future in enumerate(futures)]
+    by_group = [results[order.index(i)] for i in range(len(tasks))]
     scores: list[dict[str, float]] = [{} for _ in settings]
-    for indices, group_scores in zip(groups.values(), results):
+    for indices, group_scores in zip(groups.values(), by_group):
         for index, score in zip(indices, group_scores):
             scores[index] = score
     return scores

@@ -12,12 +12,33 @@ split metric on resampled images, and two runs' rows can be compared image by im
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from doclab.metrics.cleval.boxes import Mode
-from doclab.metrics.cleval.metric import CLEvalMetric
+from doclab.metrics.cleval.boxes import GroundTruth, Mode
+from doclab.metrics.cleval.geometry import PolygonBatch
+from doclab.metrics.cleval.metric import CharCounts, CLEvalMetric
 from doclab.metrics.iou import IoUMetric
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image's GT, prepared for both metrics (`DetectionScores.prepare`)."""
+
+    cleval: GroundTruth
+    iou: tuple[PolygonBatch, np.ndarray]
+    words: int
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One image's counts for one detection set (`DetectionScores.score`), ready to `add`."""
+
+    cleval: CharCounts
+    iou: dict
+    detections: int
+    words: int
 
 
 class DetectionScores:
@@ -52,9 +73,36 @@ class DetectionScores:
         Raises:
             ValueError: non-finite coordinates (the message starts with "GT" or "prediction").
         """
-        scores = self._cleval.update(gt_polygons, detections, gt_texts=gt_texts, gt_ignore=gt_ignore)
-        self._iou.update(gt_polygons, detections, gt_texts=gt_texts, gt_ignore=gt_ignore)
-        self._images.append((image, len(detections), len(gt_polygons)))
+        return self.add(image, self.score(self.prepare(gt_polygons, gt_texts, gt_ignore), detections))
+
+    def prepare(self, gt_polygons: Sequence[np.ndarray], gt_texts: Sequence[str | None] | None = None,
+                gt_ignore: Sequence[bool] | None = None) -> PreparedImage:
+        """One image's GT as both metrics score it: prepare once, then `score` any number of detection sets.
+
+        Raises:
+            ValueError: non-finite GT coordinates.
+        """
+        return PreparedImage(self._cleval.prepare(gt_polygons, gt_texts, gt_ignore),
+                             self._iou.prepare(gt_polygons, gt_texts, gt_ignore), len(gt_polygons))
+
+    def score(self, prepared: PreparedImage, detections: Sequence[np.ndarray]) -> ImageScore:
+        """One image's CLEval and IoU counts for `detections` (as in `update`), not added to the totals.
+
+        Raises:
+            ValueError: non-finite coordinates (the message starts with "prediction").
+        """
+        return ImageScore(self._cleval.score(prepared.cleval, detections), self._iou.score(prepared.iou, detections),
+                          len(detections), prepared.words)
+
+    def add(self, image: str, scored: ImageScore) -> dict:
+        """Add one image's counts (`score`) as the row of `image`.
+
+        Returns:
+            The image's CLEval {"recall", "precision", "hmean"}.
+        """
+        scores = self._cleval.add(scored.cleval)
+        self._iou.add(scored.iou)
+        self._images.append((image, scored.detections, scored.words))
         return scores
 
     def compute(self) -> dict:

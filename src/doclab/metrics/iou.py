@@ -89,12 +89,30 @@ class IoUMetric:
         Raises:
             ValueError: non-finite coordinates.
         """
+        return self.add(self.score(self.prepare(gt_polygons, gt_texts, gt_ignore), pred_polygons))
+
+    def prepare(self, gt_polygons: Sequence[np.ndarray], gt_texts: Sequence[str | None] | None = None,
+                gt_ignore: Sequence[bool] | None = None) -> tuple[PolygonBatch, np.ndarray]:
+        """One image's GT polygons (3 points or more) and their care flags, to score several detection sets against.
+
+        Raises:
+            ValueError: non-finite coordinates.
+        """
         gt_points, gt_counts = finite_polygons(gt_polygons, "GT")
+        keep_gt = gt_counts >= 3
+        return (PolygonBatch.from_padded(gt_points[keep_gt], gt_counts[keep_gt]),
+                _care_mask(len(gt_counts), gt_texts, gt_ignore)[keep_gt])
+
+    def score(self, prepared: tuple[PolygonBatch, np.ndarray], pred_polygons: Sequence[np.ndarray]) -> dict:
+        """One image's {"iou_gt", "iou_det", "iou_matched"} counts against prepared GT (`prepare`), not added.
+
+        Raises:
+            ValueError: non-finite coordinates.
+        """
+        gt, care = prepared
         det_points, det_counts = finite_polygons(list(pred_polygons)[:self.max_detections], "prediction")
-        keep_gt, keep_det = gt_counts >= 3, det_counts >= 3
-        gt = PolygonBatch.from_padded(gt_points[keep_gt], gt_counts[keep_gt])
+        keep_det = det_counts >= 3
         det = PolygonBatch.from_padded(det_points[keep_det], det_counts[keep_det])
-        care = _care_mask(len(gt_counts), gt_texts, gt_ignore)[keep_gt]
         ig, idet, iou, share = _overlaps(gt, det)
         det_care = np.ones(len(det), dtype=bool)
         det_care[idet[~care[ig] & (share > DONT_CARE_AREA_SHARE)]] = False
@@ -103,13 +121,21 @@ class IoUMetric:
         for g, d in zip(ig[hits], idet[hits]):  # row-major order: GT by GT, as ICDAR 2015
             if not matched_gt[g] and not matched_det[d]:
                 matched_gt[g] = matched_det[d] = True
-        n_gt, n_det, n_match = int(care.sum()), int(det_care.sum()), int(matched_gt.sum())
+        return {"iou_gt": int(care.sum()), "iou_det": int(det_care.sum()), "iou_matched": int(matched_gt.sum())}
+
+    def add(self, counts: dict) -> dict:
+        """Add one image's counts (`score`) to the running totals.
+
+        Returns:
+            {"recall", "precision", "hmean"} of this image (1.0 where there is nothing to find).
+        """
+        n_gt, n_det, n_match = counts["iou_gt"], counts["iou_det"], counts["iou_matched"]
         self.num_gt += n_gt
         self.num_det += n_det
         self.num_matched += n_match
         recall = n_match / n_gt if n_gt else 1.0
         precision = n_match / n_det if n_det else (1.0 if n_gt == 0 else 0.0)
-        self._per_image.append({"iou_gt": n_gt, "iou_det": n_det, "iou_matched": n_match})
+        self._per_image.append(dict(counts))
         return {"recall": float(recall), "precision": float(precision), "hmean": _hmean(recall, precision)}
 
     def per_image(self) -> list[dict]:

@@ -207,9 +207,31 @@ class CLEvalMetric:
         Raises:
             ValueError: non-finite coordinates.
         """
-        gt = prepare_ground_truth(gt_polygons, gt_texts, gt_ignore, self.mode)
-        det = prepare_detections(pred_polygons, self.mode, self.max_detections)
-        counts = score_image(gt, det)
+        return self.add(self.score(self.prepare(gt_polygons, gt_texts, gt_ignore), pred_polygons))
+
+    def prepare(self, gt_polygons: Sequence[np.ndarray], gt_texts: Sequence[str | None] | None = None,
+                gt_ignore: Sequence[bool] | None = None) -> GroundTruth:
+        """One image's scorable GT (`prepare_ground_truth` in this mode), to score several detection sets against.
+
+        Raises:
+            ValueError: non-finite coordinates.
+        """
+        return prepare_ground_truth(gt_polygons, gt_texts, gt_ignore, self.mode)
+
+    def score(self, gt: GroundTruth, pred_polygons: Sequence[np.ndarray]) -> CharCounts:
+        """One image's character counts against prepared GT (`prepare`), not added to the totals.
+
+        Raises:
+            ValueError: non-finite coordinates.
+        """
+        return score_image(gt, prepare_detections(pred_polygons, self.mode, self.max_detections))
+
+    def add(self, counts: CharCounts) -> dict:
+        """Add one image's counts (`score`) to the running totals.
+
+        Returns:
+            {"recall", "precision", "hmean"} of this image.
+        """
         self._totals.add(counts)
         self._counts.append(counts)
         scores = counts.scores()
