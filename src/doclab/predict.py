@@ -208,7 +208,7 @@ def predict(paths: Sequence[Path], out_dir: Path, models_dir: Path, batch_size: 
         raise DataError(f"--out {out_dir}: is a file, expected a folder")
     detector, classifier, _ = load_runtime(models_dir, runtime, device)
     if detector is None and classifier is None:
-        raise DataError(f"{models_dir}: no model to predict with (the detector says no detection data, and there "
+        raise DataError(f"{models_dir}: no model to predict with (detector.pt says no detection data, and there "
                         "is no classifier ensemble)")
     found, failures = find_images(paths)
     try:
