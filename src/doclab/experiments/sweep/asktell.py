@@ -6,20 +6,21 @@ stops (then Optuna fails it and the study re-asks it, see `doclab.experiments.sw
 """
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from doclab.experiments.sweep.experiments import PENDING, TrialRun, metric_value, push_experiment, queue_log, queue_trial
 from doclab.experiments.sweep.oom import oom_retry
 from doclab.experiments.sweep.settings import SweepSettings
 from doclab.experiments.sweep.space import Scalar, override, suggest
-from doclab.experiments.sweep.storage import WORKER_ATTR, Heartbeat, set_trial_attr, trial_id
+from doclab.experiments.sweep.storage import WORKER_ATTR, Heartbeat, retried, set_trial_attr, trial_id
 from doclab.experiments.sweep.trials import trial_name
 
 EXPERIMENT_ATTR = "experiment"
@@ -139,8 +140,8 @@ def budget(study: optuna.Study, trials: int) -> tuple[int, int, int]:
     """(finished, waiting, new): trials that count and are finished, re-asked trials waiting for a worker,
     and new trials still to ask for. A trial failed by its worker's death and re-asked does not count."""
     everything = study.get_trials(deepcopy=False)
-    retried = {RetryFailedTrialCallback.retried_trial_number(t) for t in everything} - {None}
-    counted = [t for t in everything if t.number not in retried]
+    replaced = {number for trial in everything for number in retried(trial)}
+    counted = [t for t in everything if t.number not in replaced]
     finished = sum(t.state.is_finished() for t in counted)
     waiting = sum(t.state == TrialState.WAITING for t in counted)
     return finished, waiting, trials - len(counted)
@@ -156,15 +157,18 @@ def ask_and_queue(worker: Worker, count: int, beat: Heartbeat) -> set[str]:
     study.sampler = sampler(settings, len(study.trials), worker.name if worker.shared else None)
     offset, names = int(study.user_attrs.get(OFFSET_ATTR, 0)), set()
     for _ in range(count):
-        trial = study.ask()
+        with warnings.catch_warnings():
+            # Optuna's heartbeats are made for `study.optimize`; here `Heartbeat` beats for the asked trials.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = study.ask()
         beat.add(trial_id(trial))
         name = trial_name(settings.name, trial.number + 1 + offset)
         trial.set_user_attr(WORKER_ATTR, worker.name)
         trial.set_user_attr(EXPERIMENT_ATTR, name)  # before queueing: a kill in between is re-queued
         values = {**suggest(trial, settings.space), **trial.user_attrs.get(RETRY_ATTR, {})}
         queue_trial(worker.repo, name, values)
-        again = RetryFailedTrialCallback.retried_trial_number(worker.storage.get_trial(trial_id(trial)))
-        note = f"; re-asks trial {again}, whose worker stopped" if again is not None else ""
+        history = retried(worker.storage.get_trial(trial_id(trial)))
+        note = f"; re-asks trial {history[-1]}, whose worker stopped" if history else ""
         worker.log(f"{name}: queued ({' '.join(override(k, v) for k, v in values.items())}){note}")
         names.add(name)
     return names

@@ -6,7 +6,7 @@
 
 With a shared storage every worker records a heartbeat for the trials it runs; a worker that dies
 stops beating, and the next worker to look (`fail_stale`) marks its trials failed after twice the
-interval and re-asks each once (Optuna's RetryFailedTrialCallback puts a copy in the study as a
+interval and re-asks each once (Optuna's RetryHeartbeatStaleTrialCallback puts a copy in the study as a
 waiting trial, which the next `study.ask()` of any worker gets).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
 from doclab.experiments.sweep.trials import SweepError
@@ -59,7 +59,7 @@ def open_storage(url: str, heartbeat: int | None) -> RDBStorage:
     options = {}
     if heartbeat is not None:
         options = {"heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
-                   "failed_trial_callback": RetryFailedTrialCallback(max_retry=MAX_RETRY)}
+                   "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -86,6 +86,13 @@ def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
 def set_trial_attr(storage: RDBStorage, trial: FrozenTrial, key: str, value: object) -> None:
     """Set a user attribute of a trial read back from the study (the public setter needs the asked Trial)."""
     storage.set_trial_user_attr(trial_id(trial), key, value)
+
+
+def retried(trial: FrozenTrial) -> list[int]:
+    """The trials `trial` re-asks (their workers died), oldest first; [] for a trial asked afresh."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return list(RetryHeartbeatStaleTrialCallback.retry_history(trial))
 
 
 def fail_stale(study: optuna.Study) -> None:
