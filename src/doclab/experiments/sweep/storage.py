@@ -56,13 +56,12 @@ def open_storage(url: str, heartbeat: int | None) -> RDBStorage:
     Raises:
         SweepError: the driver is missing or the database cannot be reached (one line, password hidden).
     """
-    options = {}
-    if heartbeat is not None:
-        options = {"heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
-                   "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            options = {} if heartbeat is None else {
+                "heartbeat_interval": heartbeat, "grace_period": 2 * heartbeat,
+                "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
             return RDBStorage(storage_url(url), **options)
     except ModuleNotFoundError as exc:
         raise SweepError(f"--storage {shown(url)}: the database driver {exc.name!r} is not installed "

@@ -72,7 +72,6 @@ def _open_study(storage: RDBStorage, paths: SweepPaths, settings: SweepSettings,
     A new study's experiment names continue after the highest `<name>-tNNN` already in the clone, so
     names never repeat (a deleted study.db, an earlier sweep of the same name).
     """
-    paths.folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = "maximize" if settings.direction == "max" else "minimize"
     with warnings.catch_warnings():
@@ -115,6 +114,7 @@ def _best(trials: tuple[TrialResult, ...], direction: str) -> TrialResult | None
 
 def _open_worker(repo: Path, paths: SweepPaths, settings: SweepSettings, log: Callable[[str], None]) -> Worker:
     shared = settings.storage is not None
+    paths.folder.mkdir(parents=True, exist_ok=True)
     url = settings.storage or f"sqlite:///{paths.storage}"
     storage = open_storage(url, settings.heartbeat if shared else None)
     study = _open_study(storage, paths, settings, f"--storage {shown(url)}" if shared else str(paths.storage))
