@@ -101,7 +101,7 @@ def test_two_workers_in_two_clones_share_one_study_and_a_dead_worker_is_re_asked
 
     started = time.monotonic()
     outputs = [finish(process) for process in [worker(a, space, postgres_url, 2), worker(b, space, postgres_url, 2)]]
-    print(f"two workers, one trial each: {time.monotonic() - started:.0f} s")
+    print(f"two workers, one trial each: {time.monotonic() - started:.0f} s", *outputs, sep="\n")
     study = optuna.load_study(study_name=NAME, storage=storage_url(postgres_url))
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(study.trials) == 2 and len(done) == 2, [t.state for t in study.trials]
@@ -112,6 +112,8 @@ def test_two_workers_in_two_clones_share_one_study_and_a_dead_worker_is_re_asked
 
     third = clone(bare, tmp_path / "c", store)
     dvc("exp", "pull", "origin", cwd=third)
+    print(dvc("exp", "show", "--no-pager", "--drop", ".*", "--keep", "Experiment|box_thresh|best.cleval/hmean",
+              cwd=third).stdout)
     seen = experiments(third)
     assert names <= set(seen), (names, list(seen))
     for name in names:  # metrics from git, and the trial's outputs from the DVC remote
@@ -129,7 +131,7 @@ def test_two_workers_in_two_clones_share_one_study_and_a_dead_worker_is_re_asked
     dvc("queue", "kill", "-f", lost.user_attrs["experiment"], cwd=a, check=False)
     started = time.monotonic()
     out = finish(worker(b, space, postgres_url, 3))
-    print(f"the other worker re-asks and runs the dead worker's trial: {time.monotonic() - started:.0f} s")
+    print(f"the other worker re-asks and runs the dead worker's trial: {time.monotonic() - started:.0f} s", out, sep="\n")
     study = optuna.load_study(study_name=NAME, storage=storage_url(postgres_url))
     failed = study.trials[lost.number]
     again = [t for t in study.trials if retried(t) == [lost.number]]
