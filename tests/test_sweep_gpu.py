@@ -152,7 +152,8 @@ def test_a_trial_out_of_gpu_memory_is_retried_at_half_the_micro_batch(baseline):
             "batch_size=2 (same effective batch, twice the accumulation)") in out, out
     assert "sweep oom: 1 complete, 0 failed" in out and "-S batch_size=2 " in out, out
     summary = json.loads((baseline / "sweeps/oom/trials.json").read_text())["trials"]
-    assert [(t["experiment"], t["state"], t["params"]["batch_size"]) for t in summary] == [("oom-t001-b2", "complete", 2)]
+    assert [(t["experiment"], t["state"], t["params"]["batch_size"]) for t in summary] == [
+        ("oom-t001-b2", "complete", 2)]
     log = dvc("queue", "logs", "oom-t001-b2", cwd=baseline).stdout
     assert "batch 2 x 2 accumulation" in log, log  # the effective batch 4 kept
     shown_params = json.loads(dvc("exp", "show", "--json", cwd=baseline).stdout)

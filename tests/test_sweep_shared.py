@@ -131,7 +131,8 @@ def test_two_workers_in_two_clones_share_one_study_and_a_dead_worker_is_re_asked
     dvc("queue", "kill", "-f", lost.user_attrs["experiment"], cwd=a, check=False)
     started = time.monotonic()
     out = finish(worker(b, space, postgres_url, 3))
-    print(f"the other worker re-asks and runs the dead worker's trial: {time.monotonic() - started:.0f} s", out, sep="\n")
+    print(f"the other worker re-asks and runs the dead worker's trial: {time.monotonic() - started:.0f} s", out,
+          sep="\n")
     study = optuna.load_study(study_name=NAME, storage=storage_url(postgres_url))
     failed = study.trials[lost.number]
     again = [t for t in study.trials if retried(t) == [lost.number]]

@@ -162,7 +162,8 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")
     sweep.add_argument("--trials", type=_positive, required=True, help="trials the sweep holds when done")
-    sweep.add_argument("--jobs", type=_positive, default=1, help="trials run at a time (dvc queue start -j); with several GPUs each runs on its own (CUDA_VISIBLE_DEVICES)")
+    sweep.add_argument("--jobs", type=_positive, default=1,
+                       help="trials run at a time (dvc queue start -j), each on its own GPU where there are several")
     sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     sweep.add_argument("--metric", default=DEFAULT_METRIC,
                        help="a dotted metric key, or FILE:KEY (default: the tuned validation CLEval H-mean)")

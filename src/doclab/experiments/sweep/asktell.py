@@ -16,7 +16,14 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from doclab.experiments.sweep.experiments import PENDING, TrialRun, metric_value, push_experiment, queue_log, queue_trial
+from doclab.experiments.sweep.experiments import (
+    PENDING,
+    TrialRun,
+    metric_value,
+    push_experiment,
+    queue_log,
+    queue_trial,
+)
 from doclab.experiments.sweep.oom import oom_retry
 from doclab.experiments.sweep.settings import SweepSettings
 from doclab.experiments.sweep.space import Scalar, override, suggest

@@ -15,6 +15,7 @@ import importlib.util
 import re
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,8 @@ from doclab.experiments.sweep.trials import SweepError
 WORKER_ATTR = "worker"
 # A stale trial is re-asked once: a second death of the same trial is its own failure, not the worker's.
 MAX_RETRY = 1
+# Opening tries: the first workers on a new database may collide creating Optuna's tables.
+OPEN_ATTEMPTS = 3
 
 
 def storage_url(url: str) -> str:
@@ -54,8 +57,19 @@ def open_storage(url: str, heartbeat: int | None) -> RDBStorage:
     Returns:
         The storage.
     Raises:
-        SweepError: the driver is missing or the database cannot be reached (one line, password hidden).
+        SweepError: the driver is missing or the database cannot be reached, OPEN_ATTEMPTS times
+            (one line, password hidden).
     """
+    for attempt in range(1, OPEN_ATTEMPTS):
+        try:
+            return _rdb_storage(url, heartbeat)
+        except SweepError:  # workers starting together on a new database race to create its tables
+            time.sleep(attempt)
+    return _rdb_storage(url, heartbeat)
+
+
+def _rdb_storage(url: str, heartbeat: int | None) -> RDBStorage:
+    """`open_storage` once (its errors as one line)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
