@@ -380,6 +380,47 @@ def test_ddp_on_cpu_trains_and_warns_when_the_effective_batch_is_below_the_world
                                   "(one per process)"] and ranks[1]["warned"] == []
 
 
+# One node's process of a 2-node job: joins through doclab's own init, wraps a model, takes one step.
+NODE_SCRIPT = """import json, sys
+import torch
+from torch import nn
+from doclab.engine.distributed import init_distributed, shutdown, wrap_model
+
+info = init_distributed(torch.device("cpu"))
+torch.manual_seed(info.rank)  # different initial weights per node: DDP must broadcast rank 0's
+model = nn.Linear(4, 1, bias=False)
+wrapped = wrap_model(model, info, torch.device("cpu"))
+wrapped(torch.full((2, 4), float(info.rank + 1))).sum().backward()  # per-node gradient 2 * (rank + 1)
+result = {"rank": info.rank, "world": info.world_size, "local_rank": info.local_rank,
+          "weight": model.weight.tolist(), "grad": model.weight.grad.tolist()}
+shutdown(info)
+open(sys.argv[1] + f"/node{info.rank}.json", "w").write(json.dumps(result))
+"""
+
+
+@pytest.mark.slow
+def test_ddp_across_two_nodes_of_one_process_each_with_torchrun(tmp_path):
+    """`torchrun --nnodes 2 --node-rank R` twice on localhost: the README's multi-node command, gloo on CPU."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "node.py"
+    script.write_text(NODE_SCRIPT)
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
+                               "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
+                               str(script), str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=240)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    ranks = [json.loads((tmp_path / f"node{r}.json").read_text()) for r in (0, 1)]
+    assert [(r["rank"], r["world"], r["local_rank"]) for r in ranks] == [(0, 2, 0), (1, 2, 0)]
+    assert ranks[0]["weight"] == ranks[1]["weight"]  # node 1 trains rank 0's initial weights
+    assert ranks[0]["grad"] == ranks[1]["grad"] == [[3.0] * 4]  # gradients averaged over the nodes: (2 + 4) / 2
+
+
 def test_probe_memory_is_released_outside_the_oom_handler():
     """The failed probe's frames (and their tensors) must be gone before empty_cache runs."""
     import gc

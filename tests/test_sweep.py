@@ -19,7 +19,9 @@ from doclab.engine.pruning import PRUNE_FILE_ENV, STAGE_ENV, TRIAL_ENV, MedianRu
 from doclab.experiments.report_table import ExperimentRow, render_table
 from doclab.experiments.sweep.experiments import TrialRun, metric_value
 from doclab.experiments.sweep.space import load_space, override
-from doclab.experiments.sweep.study import EXPERIMENT_ATTR, SweepSettings, _settle
+from doclab.experiments.sweep.storage import open_storage
+from doclab.experiments.sweep.asktell import EXPERIMENT_ATTR, Worker, settle
+from doclab.experiments.sweep.settings import SweepSettings
 from doclab.experiments.sweep.trials import sweep_of, trial_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +114,8 @@ def test_training_loop_without_the_variable_runs_every_epoch(tmp_path, monkeypat
 
 
 def test_open_trials_are_told_from_their_experiments(tmp_path):
-    study = optuna.create_study(direction="maximize")
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=None)
+    study = optuna.create_study(storage=storage, direction="maximize")
     states = {"s-t001": "success", "s-t002": "failed", "s-t003": "running", "s-t004": "success"}
     for name in states:
         trial = study.ask()
@@ -123,7 +126,7 @@ def test_open_trials_are_told_from_their_experiments(tmp_path):
     runs = {name: TrialRun(name, state, metrics if name == "s-t001" else {}) for name, state in states.items()}
     settings = SweepSettings(space=load_space(write_space(tmp_path, CHEAP_SPACE), PARAMS), name="s", trials=4)
     lines: list[str] = []
-    pending = _settle(tmp_path, study, settings, runs, {"s-t001": 2}, lines.append)
+    pending = settle(Worker(tmp_path, study, storage, settings, "w", lines.append), runs, {"s-t001": 2})
     assert pending == {"s-t003"}
     told = [(t.state.name, t.value) for t in study.trials]
     assert told == [("COMPLETE", 0.75), ("FAIL", None), ("RUNNING", None), ("FAIL", None)]

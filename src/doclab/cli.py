@@ -100,15 +100,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from doclab.engine.pruning import MedianRule
     from doclab.experiments.report import check_project
+    from doclab.experiments.sweep.settings import SweepSettings
     from doclab.experiments.sweep.space import load_space
-    from doclab.experiments.sweep.study import SweepSettings, best_commands, run_sweep
+    from doclab.experiments.sweep.study import best_commands, run_sweep
 
     check_project(Path(args.repo).resolve())  # before the space: 'not a git repository' beats 'no params.yaml'
     space = load_space(args.space, Path(args.repo) / "params.yaml")
     settings = SweepSettings(space=space, name=args.name or Path(args.space).stem, trials=args.trials,
                              jobs=args.jobs, sampler=args.sampler, metric=args.metric, direction=args.direction,
                              prune=MedianRule(args.prune_warmup, args.prune_min_trials) if args.prune == "median"
-                             else None, seed=args.seed)
+                             else None, seed=args.seed, storage=args.storage, push=args.push,
+                             heartbeat=args.heartbeat)
     result = run_sweep(args.repo, settings)
     done = [t for t in result.trials if t.state == "complete"]
     print(f"sweep {result.name}: {len(done)} complete, {len(result.trials) - len(done)} failed "
@@ -171,12 +173,14 @@ def _positive(text: str) -> int:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    from doclab.experiments.sweep.settings import HEARTBEAT_SECONDS
     from doclab.experiments.sweep.trials import DEFAULT_METRIC
 
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")
     sweep.add_argument("--trials", type=_positive, required=True, help="trials the sweep holds when done")
-    sweep.add_argument("--jobs", type=_positive, default=1, help="trials run at a time (dvc queue start -j)")
+    sweep.add_argument("--jobs", type=_positive, default=1,
+                       help="trials run at a time (dvc queue start -j), each on its own GPU where there are several")
     sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe")
     sweep.add_argument("--metric", default=DEFAULT_METRIC,
                        help="a dotted metric key, or FILE:KEY (default: the tuned validation CLEval H-mean)")
@@ -189,6 +193,14 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     sweep.add_argument("--prune-min-trials", type=_positive, default=2,
                        help="other trials needed at an epoch before pruning")
     sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
+    sweep.add_argument("--storage", metavar="URL",
+                       help="the study's database, shared by workers in other clones and machines, e.g. "
+                            "postgresql://user:password@host:5432/db (any SQLAlchemy URL Optuna takes; "
+                            "default: sweeps/<name>/study.db, this clone's alone)")
+    sweep.add_argument("--push", metavar="GIT_REMOTE",
+                       help="push each finished trial there (dvc exp push; outputs to the default DVC remote)")
+    sweep.add_argument("--heartbeat", type=_positive, default=HEARTBEAT_SECONDS, metavar="SECONDS",
+                       help="with --storage: a worker silent for twice this long has its trials failed and re-asked")
     sweep.set_defaults(handler=_sweep)
 
 

@@ -6,10 +6,11 @@ trials are ordinary experiments: `dvc exp show` lists them, `dvc queue logs <nam
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ COPY_PATHS = ("checkpoints",)
 PENDING = ("queued", "running")
 SHOW_RETRIES = 5
 MAX_POLL_SECONDS = 60.0
+WORKER_START_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,13 @@ def run_dvc(repo: Path, *args: str) -> str:
 
 
 def queue_trial(repo: Path, name: str, values: Mapping[str, Scalar]) -> None:
-    """`dvc exp run --queue --name NAME -S key=value ...` (plus the checkpoint folders, see COPY_PATHS)."""
-    args = ["exp", "run", "--queue", "--name", name]
+    """`dvc exp run --queue --allow-missing --name NAME -S key=value ...` (plus the checkpoint folders, see
+    COPY_PATHS).
+
+    `--allow-missing`: a clone that got its outputs with `dvc pull` lacks the checkpoint folders (not in
+    the DVC remote); a stage whose only change is that they are missing must not retrain in every trial.
+    """
+    args = ["exp", "run", "--queue", "--allow-missing", "--name", name]
     for key, value in values.items():
         args += ["-S", override(key, value)]
     for path in COPY_PATHS:
@@ -76,18 +83,76 @@ def queue_trial(repo: Path, name: str, values: Mapping[str, Scalar]) -> None:
     run_dvc(repo, *args)
 
 
-def start_workers(repo: Path, jobs: int, env: Mapping[str, str], log_file: Path) -> None:
-    """`dvc queue start -j JOBS` with `env` added to the workers' environment.
+def gpu_ids(env: Mapping[str, str]) -> list[str]:
+    """The GPUs this sweep may use: the entries of CUDA_VISIBLE_DEVICES when set (ids, UUIDs or MIG
+    names), else every GPU torch sees; [] on a machine without CUDA."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [device.strip() for device in visible.split(",") if device.strip()]
+    import torch  # only here: the rest of the driver never needs it
 
-    The workers are daemons that inherit the command's output streams; they go to `log_file`
-    (pipes would make this call wait until the workers exit).
-    """
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+def _queue_start(repo: Path, jobs: int, env: Mapping[str, str], log_file: Path) -> None:
     with open(log_file, "ab") as log:
         result = subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)], cwd=repo,
                                 env=dvc_env(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise SweepError(f"{repo}: dvc queue start failed (see {log_file})")
+
+
+def _registered_workers(repo: Path) -> int:
+    """Queue workers up (busy or idle), from `dvc queue status`'s 'Worker status: A active, I idle'."""
+    found = re.search(r"Worker status: (\d+) active, (\d+) idle", run_dvc(repo, "queue", "status"))
+    return int(found[1]) + int(found[2]) if found else 0
+
+
+def start_workers(repo: Path, jobs: int, env: Mapping[str, str], log_file: Path, gpus: Sequence[str] = ()) -> None:
+    """Start the missing ones of `jobs` DVC queue workers, with `env` added to their environment.
+
+    With `gpus`, worker k (1-based) sees only `gpus[(k - 1) % len(gpus)]` as CUDA_VISIBLE_DEVICES, so
+    J trials train on J GPUs instead of all on the first. DVC gives every worker of one
+    `dvc queue start -j J` the same environment, and `-j k` starts only the workers 1..k that are
+    not up: so the workers are started one at a time, `-j k` with GPU k's environment, each once
+    the previous one is up (else `-j k` would start worker k-1 a second time).
+
+    The workers are daemons that inherit the command's output streams; they go to `log_file`
+    (pipes would make this call wait until the workers exit).
+
+    Raises:
+        SweepError: `dvc queue start` failed, or a worker did not come up within WORKER_START_SECONDS.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    if not gpus:
+        _queue_start(repo, jobs, env, log_file)
+        return
+    for worker in range(1, jobs + 1):
+        _queue_start(repo, worker, {**env, "CUDA_VISIBLE_DEVICES": gpus[(worker - 1) % len(gpus)]}, log_file)
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while _registered_workers(repo) < worker:
+            if time.monotonic() > deadline:
+                raise SweepError(f"{repo}: queue worker {worker} did not start within {WORKER_START_SECONDS} s "
+                                 f"(see {log_file})")
+            time.sleep(1.0)
+
+
+def queue_log(repo: Path, name: str) -> str:
+    """The output of a queued experiment's run (`dvc queue logs NAME`), '' when DVC has none."""
+    try:
+        return run_dvc(repo, "queue", "logs", name)
+    except SweepError:
+        return ""
+
+
+def push_experiment(repo: Path, remote: str, name: str) -> str | None:
+    """`dvc exp push REMOTE NAME`: the experiment's commit to the git remote, its outputs to the default
+    DVC remote. Returns None, or the reason it failed (the trial stays in this clone)."""
+    try:
+        run_dvc(repo, "exp", "push", remote, name)
+    except SweepError as exc:
+        return str(exc)
+    return None
 
 
 def trial_runs(repo: Path) -> dict[str, TrialRun]:
@@ -125,7 +190,7 @@ def metric_value(run: TrialRun, metric: str) -> float | None:
 
 
 def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log_file: Path,
-             poll_seconds: float = 5.0) -> dict[str, TrialRun]:
+             poll_seconds: float = 5.0, gpus: Sequence[str] = ()) -> dict[str, TrialRun]:
     """Poll `dvc exp show` until none of `names` is queued or running.
 
     Each poll costs a few CPU seconds (a `dvc` start-up), so the interval grows with the wait:
@@ -156,5 +221,5 @@ def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log
         if not pending:
             return runs
         if all(runs[name].state == "queued" for name in pending):
-            start_workers(repo, jobs, env, log_file)
+            start_workers(repo, jobs, env, log_file, gpus)
         time.sleep(min(MAX_POLL_SECONDS, max(poll_seconds, 0.1 * (time.monotonic() - started))))

@@ -1,6 +1,6 @@
 """Where a sweep keeps its state (`sweeps/<name>/` in the repository) and the plain-JSON trial summary.
 
-    sweeps/<name>/study.db            Optuna's SQLite storage: what makes a rerun resume
+    sweeps/<name>/study.db            Optuna's SQLite storage: what makes a rerun resume (unless --storage)
     sweeps/<name>/trials.json         every trial's experiment, params, state and value (readable, diffable)
     sweeps/<name>/intermediate.jsonl  per-epoch validation values of the trials (the pruning rule's input)
     sweeps/<name>/queue.log           output of `dvc queue start` and its workers
@@ -19,7 +19,8 @@ SWEEPS_DIR = "sweeps"
 # the test split: picking the best of N trials by its test score overfits the test set.
 DEFAULT_METRIC = "metrics/tune.json:best.cleval/hmean"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-TRIAL_PATTERN = re.compile(r"(?P<sweep>[A-Za-z0-9][A-Za-z0-9_.-]*)-t(?P<index>[0-9]{3,})")
+# `-b4`: the retry of a trial that ran out of GPU memory, at micro-batch 4 (doclab.experiments.sweep.oom).
+TRIAL_PATTERN = re.compile(r"(?P<sweep>[A-Za-z0-9][A-Za-z0-9_.-]*)-t(?P<index>[0-9]{3,})(-b[0-9]+)?")
 
 
 class SweepError(DataError):
