@@ -37,8 +37,14 @@ EPOCH_TIME_PATTERNS = (
 LIVE_ROOTS = ("dvclive/train_detector", "dvclive/train_classifier")
 
 
-def _run(cmd: list[str], repo: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+# `dvc exp show` has been seen waiting minutes on a lock just after queued experiments finished; a
+# fresh call then answers at once. Each try is bounded, so a sweep or report never hangs on it.
+EXP_SHOW_TIMEOUT_S = 120
+EXP_SHOW_TRIES = 3
+
+
+def _run(cmd: list[str], repo: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
 
 
 def _last_line(text: str) -> str:
@@ -68,10 +74,19 @@ def exp_show(repo: Path, all_commits: bool = False) -> list[dict]:
         repo: the DVC project root.
         all_commits: also every commit's experiments (`-A`), not only HEAD's.
     Raises:
-        ReportError: DVC failed (its last stderr line) or printed something that is not JSON.
+        ReportError: DVC failed (its last stderr line), did not answer in time, or printed something
+            that is not JSON.
     """
     cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"] + (["--all-commits"] if all_commits else [])
-    result = _run(cmd, repo)
+    for _ in range(EXP_SHOW_TRIES):
+        try:
+            result = _run(cmd, repo, EXP_SHOW_TIMEOUT_S)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        raise ReportError(f"{repo}: dvc exp show did not answer in {EXP_SHOW_TRIES} tries of {EXP_SHOW_TIMEOUT_S} s "
+                          "(another dvc process holding its lock?)")
     if result.returncode != 0:
         raise ReportError(f"{repo}: dvc exp show failed: {_last_line(result.stderr or result.stdout)}")
     try:
