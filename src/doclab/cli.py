@@ -173,8 +173,7 @@ def _positive(text: str) -> int:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
-    from doclab.experiments.sweep.settings import HEARTBEAT_SECONDS
-    from doclab.experiments.sweep.trials import DEFAULT_METRIC
+    from doclab.experiments.sweep.trials import DEFAULT_METRIC, HEARTBEAT_SECONDS
 
     sweep = commands.add_parser("sweep", help="search params with Optuna, every trial a queued `dvc exp run`")
     sweep.add_argument("space", help="space file: params.yaml keys -> {choice|uniform|log_uniform|int: ...}")

@@ -6,9 +6,7 @@ from typing import Literal
 
 from doclab.engine.pruning import MedianRule
 from doclab.experiments.sweep.space import SweepSpace
-from doclab.experiments.sweep.trials import DEFAULT_METRIC
-
-HEARTBEAT_SECONDS = 60
+from doclab.experiments.sweep.trials import DEFAULT_METRIC, HEARTBEAT_SECONDS
 
 
 @dataclass(frozen=True)

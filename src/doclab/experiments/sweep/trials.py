@@ -14,6 +14,8 @@ from pathlib import Path
 from doclab.data.records import DataError
 from doclab.io import atomic_write_json
 
+HEARTBEAT_SECONDS = 60  # a shared study's worker heartbeat; kept here so `doclab --help` needs no optuna
+
 SWEEPS_DIR = "sweeps"
 # Trials are compared on validation (the tuned val CLEval H-mean tune_postprocess reports), never on
 # the test split: picking the best of N trials by its test score overfits the test set.
