@@ -100,7 +100,8 @@ def _stage(root: Path, data: Path, src: Path) -> str:
 
 @pytest.mark.slow
 def test_code_change_in_an_imported_module_retrains_instead_of_resuming(tmp_path):
-    """The stale-weights bug: editing `normalise` (imported by train_classifier) must not resume the old run."""
+    """The stale-weights bug: editing `normalise_chw` (data/pixels.py, which train_classifier imports through
+    engine/loading.py) must not resume the old run."""
     from test_classifier import write_processed
 
     data = write_processed(tmp_path / "processed")
@@ -113,10 +114,10 @@ def test_code_change_in_an_imported_module_retrains_instead_of_resuming(tmp_path
     assert "epoch 1/2" in first
     unchanged = _stage(tmp_path, data, package.parent)
     assert "resuming from" in unchanged and "epoch 1/2" not in unchanged
-    loading = package / "engine" / "loading.py"
-    text = loading.read_text()
-    assert '    """(S, S, 3) uint8 RGB -> (3, S, S) float32, ImageNet mean/std."""' in text
-    loading.write_text(text.replace("ImageNet mean/std.", "ImageNet mean and std."))
+    pixels = package / "data" / "pixels.py"
+    text = pixels.read_text()
+    assert "computed as one multiply-add per plane." in text
+    pixels.write_text(text.replace("computed as one multiply-add per plane.", "one multiply-add per plane."))
     edited = _stage(tmp_path, data, package.parent)
     assert "resuming from" not in edited and "epoch 1/2" in edited
 
