@@ -119,7 +119,9 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
 def test_queued_grid_gives_two_experiments_that_diff_on_the_changed_key(clone):
     # An ensemble-only grid: the queue machinery is the same for any key, and retraining detectors here
     # would cost minutes of CI for nothing the other tests do not already cover.
-    dvc("exp", "run", "--queue", "-S", "ensemble.method=mean,vote", cwd=clone)
+    # --copy-paths: a queued experiment runs in a temp copy without the uncached checkpoints/, and
+    # would retrain both branches for them (as `doclab sweep` does it, and the README says)
+    dvc("exp", "run", "--queue", "--copy-paths", "checkpoints", "-S", "ensemble.method=mean,vote", cwd=clone)
     dvc("queue", "start", "-j", "1", cwd=clone)
     status = wait_for_queue(clone)
     assert status.count("Success") == 2 and "Failed" not in status, status
