@@ -32,14 +32,8 @@ from doclab.classification.data import (
 from doclab.classification.losses import build_loss, mix_batch, soft_targets
 from doclab.classification.model import FineTuneSchedule, build_classifier, init_from_classifier, set_trainable
 from doclab.classification.no_data import no_classification_data_marker
-from doclab.classification.outputs import (
-    MONITOR,
-    FoldResult,
-    evaluate_classifier,
-    member_logits,
-    write_member_outputs,
-    write_no_data_member_outputs,
-)
+from doclab.classification.outputs import (MONITOR, FoldResult, evaluate_classifier, member_logits,
+                                           write_member_outputs, write_no_data_member_outputs)
 from doclab.config import ClassifierParams, ConfigError, Params, to_dict
 from doclab.data.records import DataError
 from doclab.engine.checkpoint import LAST, CheckpointError, load_checkpoint, save_checkpoint
@@ -280,9 +274,8 @@ def train_classifier(params: Params, member: str, data_dir: Path, model_out: Pat
         checkpoint_dir: last.pt / best.pt (per fold in `fold<i>/`); a rerun with the same params resumes.
         live_dir: dvclive folder (per fold in `fold<i>/`).
     Returns:
-        The metrics written ({split: {'accuracy', 'macro_f1'}}; empty on DDP ranks other than 0); the
-        "no classification data" marker when classes.json is empty (no image has a label): then
-        nothing is trained and every output is that marker (see `classification.no_data`).
+        The metrics written ({split: {'accuracy', 'macro_f1'}}; empty on DDP ranks other than 0), or, when
+        no image has a label, the "no classification data" marker every output then holds.
     Raises:
         ConfigError: a member not in classifier.members, an impossible combination, unavailable weights.
         DataError: labels that do not match classes.json, a class without training images, no val images.

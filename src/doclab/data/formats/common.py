@@ -137,6 +137,21 @@ def collect_word(parse: Callable[[object, str], Word], raw: object, where: str, 
         problems.append(Rejection(where, str(exc).removeprefix(f"{where}: ")))
 
 
+def grouped_words(parse: Callable[[object, str], Word], path: Path, groups: list, name: str,
+                  problems: list[Rejection]) -> list[Word]:
+    """The words of `groups[i]["words"][j]` (CORD's valid_line, FUNSD's form), each parsed by `parse`;
+    a group without a 'words' list or a bad word is a rejection naming `<name>[i]` (`.words[j]`)."""
+    words: list[Word] = []
+    for i, group in enumerate(groups):
+        entries = group.get("words") if isinstance(group, dict) else None
+        if not isinstance(entries, list):
+            problems.append(Rejection(f"{path}: {name}[{i}]", "expected an object with a 'words' list"))
+            continue
+        for j, raw in enumerate(entries):
+            collect_word(parse, raw, f"{path}: {name}[{i}].words[{j}]", words, problems)
+    return words
+
+
 def text_of(raw: dict, key: str, where: str) -> str | None:
     """An optional transcription field; empty text counts as unknown."""
     text = raw.get(key)

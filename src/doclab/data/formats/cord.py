@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doclab.data.formats.common import (Dataset, collect_word, declared_size, image_for, json_files, quad,
+from doclab.data.formats.common import (Dataset, declared_size, grouped_words, image_for, json_files, quad,
                                         split_folders, text_of)
 from doclab.data.formats.ufo import load_json
 from doclab.data.records import DataError, Rejection, Word
@@ -36,14 +36,7 @@ def read_cord_json(path: Path, problems: list[Rejection]) -> tuple[tuple[int, in
     lines = doc.get("valid_line") if isinstance(doc, dict) else None
     if not isinstance(lines, list):
         raise DataError(f"{path}: expected an object with a 'valid_line' list (CORD v2)")
-    words: list[Word] = []
-    for i, line in enumerate(lines):
-        entries = line.get("words") if isinstance(line, dict) else None
-        if not isinstance(entries, list):
-            problems.append(Rejection(f"{path}: valid_line[{i}]", "expected an object with a 'words' list"))
-            continue
-        for j, raw in enumerate(entries):
-            collect_word(_word, raw, f"{path}: valid_line[{i}].words[{j}]", words, problems)
+    words = grouped_words(_word, path, lines, "valid_line", problems)
     meta = doc.get("meta")
     size = meta.get("image_size") if isinstance(meta, dict) else None
     return (declared_size(size.get("width"), size.get("height")) if isinstance(size, dict) else None), tuple(words)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from doclab.data.formats.common import Dataset, collect_word, image_for, json_files, rectangle, split_folders, text_of
+from doclab.data.formats.common import Dataset, grouped_words, image_for, json_files, rectangle, split_folders, text_of
 from doclab.data.formats.ufo import load_json
 from doclab.data.records import DataError, Rejection, Word
 
@@ -33,15 +33,7 @@ def read_funsd_json(path: Path, problems: list[Rejection]) -> tuple[None, tuple[
     form = doc.get("form") if isinstance(doc, dict) else None
     if not isinstance(form, list):
         raise DataError(f"{path}: expected an object with a 'form' list (FUNSD)")
-    words: list[Word] = []
-    for i, entity in enumerate(form):
-        entries = entity.get("words") if isinstance(entity, dict) else None
-        if not isinstance(entries, list):
-            problems.append(Rejection(f"{path}: form[{i}]", "expected an object with a 'words' list"))
-            continue
-        for j, raw in enumerate(entries):
-            collect_word(_word, raw, f"{path}: form[{i}].words[{j}]", words, problems)
-    return None, tuple(words)
+    return None, tuple(grouped_words(_word, path, form, "form", problems))
 
 
 def read_funsd(images: Path, annotations: Path | None, problems: list[Rejection]) -> Dataset:
