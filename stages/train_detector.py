@@ -15,9 +15,10 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--checkpoints", required=True, type=Path)
     parser.add_argument("--live", required=True, type=Path)
+    parser.add_argument("--init", type=Path, help="models/pretrain_detector.pt (the pretrain_detector stage's model)")
     args = parser.parse_args()
     params = load_params(args.params)
-    metrics = train_detector(params, args.data, args.model, args.checkpoints, args.live)
+    metrics = train_detector(params, args.data, args.model, args.checkpoints, args.live, args.init)
     if metrics == no_detection_data_marker():
         print(f"train_detector: {NO_DETECTION_DATA} (no image in {args.data} has text polygons): nothing "
               f"trained, marker outputs -> {args.model}")

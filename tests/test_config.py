@@ -82,6 +82,19 @@ def test_sources_are_validated_per_item():
     assert "duplicate source name 'a'" in error_for({"data": {"source": "sources", "sources": [dup, dup]}})
 
 
+def test_pretrain_section_is_checked():
+    assert "pretrain.sources: empty" in error_for({"pretrain": {"source": "sources"}})
+    assert error_for({"pretrain": {"train": {"init_from": "models/detector.pt"}}}).startswith(
+        "pretrain.train.init_from: got 'models/detector.pt', expected ''")
+    message = error_for({"pretrain": {"source": "synthetic"}, "detector": {"train": {"init_from": "a.pt"}}})
+    assert message.startswith("detector.train.init_from: got 'a.pt' while pretrain.source is 'synthetic'")
+    assert error_for({"pretrain": {"synthetic": {"granularity": "char"}}}).startswith(
+        "pretrain.synthetic.granularity: got 'char'")
+    pretrain = build(Params, {"pretrain": {"source": "synthetic", "val": 0.2}}).pretrain
+    data = pretrain.data()
+    assert (data.source, data.synthetic.granularity, data.split.val, data.split.test) == ("synthetic", "line", 0.2, 0.0)
+
+
 def test_section_that_is_not_a_mapping():
     assert error_for({"detector": 3}) == "detector: got 3, expected a mapping of keys"
 

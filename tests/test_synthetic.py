@@ -221,3 +221,30 @@ def test_layout_statistics_identify_the_document_type() -> None:
         predicted = min(DOC_TYPES, key=lambda doc_type: np.linalg.norm(features[held_out] - centroids[doc_type]))
         correct += predicted == labels[held_out]
     assert correct / len(documents) >= 0.85
+
+
+@pytest.mark.parametrize("doc_type", ["receipt", "invoice", "table_report"])
+def test_line_granularity_merges_each_printed_line_and_leaves_the_pixels(doc_type):
+    words = generate_document(SEED, 3, doc_type, long_side=768)
+    lines = generate_document(SEED, 3, doc_type, long_side=768, granularity="line")
+    assert np.array_equal(words.image, lines.image)
+    assert len(words.words) > len(lines.words) > 0
+    assert " ".join(line.text for line in lines.words) == " ".join(word.text for word in words.words)
+    # Each word lies inside the line box that carries its text, in drawing order.
+    cursor = 0
+    for line in lines.words:
+        x0, y0 = line.points.min(axis=0) - 0.5
+        x1, y1 = line.points.max(axis=0) + 0.5
+        for _ in line.text.split():
+            box = words.words[cursor].points
+            assert x0 <= box[:, 0].min() and box[:, 0].max() <= x1 and y0 <= box[:, 1].min() and box[:, 1].max() <= y1
+            cursor += 1
+    assert cursor == len(words.words)
+    # Lines are wider than tall: no two printed lines were merged vertically.
+    sides = np.ptp(np.stack([line.points for line in lines.words]), axis=1)
+    assert np.median(sides[:, 0] / sides[:, 1]) > 3
+
+
+def test_unknown_granularity_is_refused():
+    with pytest.raises(ValueError, match="unknown granularity 'char'"):
+        generate_document(SEED, 0, granularity="char")

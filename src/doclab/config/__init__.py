@@ -30,6 +30,7 @@ from doclab.config.schema import (
     ExportParams,
     Params,
     PreprocessParams,
+    PretrainParams,
     SourceParams,
     SplitParams,
     SyntheticParams,
@@ -39,7 +40,7 @@ from doclab.config.validate import ConfigError, build, to_dict
 __all__ = [
     "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
     "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "ExportParams", "LossParams", "Params",
-    "PostprocessParams", "PreprocessParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
+    "PostprocessParams", "PreprocessParams", "PretrainParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
     "TuneSpace", "build", "load_params", "read_yaml", "to_dict",
 ]
 

@@ -9,17 +9,25 @@ from dataclasses import dataclass
 from typing import Literal
 
 from doclab.config.classification import ClassifierParams, EnsembleParams
-from doclab.config.detection import DetectorParams, PostprocessParams, TuneParams
+from doclab.config.detection import DetectorParams, DetectorTrainParams, PostprocessParams, TuneParams
 from doclab.config.validate import ConfigError
 from doclab.config.validate import within as _within
 
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """The built-in generator (`data.source: synthetic`)."""
+    """The built-in generator (`data.source: synthetic`, `pretrain.source: synthetic`).
+
+    Attributes:
+        num_images: documents generated (the 6 document types in turn).
+        long_side: longest image side in pixels.
+        granularity: "word" boxes, or "line" boxes (one per printed line or table cell, as
+            line-level receipt sets such as SROIE annotate).
+    """
 
     num_images: int = _within(360, 6, 100_000)
     long_side: int = _within(1024, 256, 4096)
+    granularity: Literal["word", "line"] = "word"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,46 @@ class DataParams:
 
 
 @dataclass(frozen=True)
+class PretrainParams:
+    """Optional detector pretraining (`pretrain`): the pretrain_detector stage trains on this data
+    and train_detector starts from its best weights.
+
+    It shares the detector's architecture, targets, loss and augmentations (`model`, `image_size`,
+    `detector.*` but `detector.train`), so its weights always fit; its own training settings are
+    `train`, so changing only `detector.train` never reruns it.
+
+    Attributes:
+        source: "none" (off: the stage writes a "no pretraining" marker in about a second),
+            "synthetic" (the built-in generator, `synthetic`), or "sources" (the `sources` list).
+        on_bad: as `data.on_bad`, for the pretraining data.
+        synthetic: generator settings for `source: synthetic`.
+        sources: data sets for `source: sources` (entries as in `data.sources`).
+        val: fraction of the pretraining images held out to pick its best epoch.
+        train: the pretraining run's training settings (as `detector.train`).
+    """
+
+    source: Literal["none", "synthetic", "sources"] = "none"
+    on_bad: Literal["error", "skip"] = "error"
+    synthetic: SyntheticParams = SyntheticParams(granularity="line")
+    sources: list[SourceParams] = ()
+    val: float = _within(0.1, 0.01, 0.5)
+    train: DetectorTrainParams = DetectorTrainParams()
+
+    def check(self, prefix: str) -> None:
+        if self.source == "sources" and not self.sources:
+            raise ConfigError(f"{prefix}.sources: empty, but {prefix}.source is 'sources'")
+        if self.train.init_from:
+            raise ConfigError(f"{prefix}.train.init_from: got {self.train.init_from!r}, expected '' (pretraining "
+                              "starts from the backbone; fine-tuning starts from pretraining)")
+
+    def data(self, split_file: str = "") -> DataParams:
+        """The pretraining data as a `data` section (no test split: pretraining only picks an epoch)."""
+        return DataParams(source="synthetic" if self.source == "none" else self.source, on_bad=self.on_bad,
+                          synthetic=self.synthetic, sources=self.sources,
+                          split=SplitParams(val=self.val, test=0.0, file=split_file))
+
+
+@dataclass(frozen=True)
 class PreprocessParams:
     max_side: int = _within(1024, 64, 8192)
     workers: int = _within(2, 1, 64)
@@ -112,6 +160,7 @@ class Params:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataParams = DataParams()
     preprocess: PreprocessParams = PreprocessParams()
+    pretrain: PretrainParams = PretrainParams()
     detector: DetectorParams = DetectorParams()
     postprocess: PostprocessParams = PostprocessParams()
     tune: TuneParams = TuneParams()
@@ -127,3 +176,7 @@ class Params:
             raise ConfigError(f"image_size: got {self.image_size}, expected a multiple of 32 (the deepest stride)")
         if isinstance(self.batch_size, int) and self.batch_size < 1:
             raise ConfigError(f"batch_size: got {self.batch_size}, expected 'auto' or an integer >= 1")
+        if self.pretrain.source != "none" and self.detector.train.init_from:
+            raise ConfigError(f"detector.train.init_from: got {self.detector.train.init_from!r} while pretrain.source "
+                              f"is {self.pretrain.source!r}: fine-tuning starts from the pretrain_detector stage's "
+                              "model, set one of the two")

@@ -20,6 +20,7 @@ class WorkerSettings:
     min_word_side: float
     seed: int
     synthetic_long_side: int
+    synthetic_granularity: str = "word"
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Processed:
     label: str | None = None
     width: int = 0
     height: int = 0
+    source_size: tuple[int, int] = (0, 0)  # (width, height) of the source image, upright, before resizing
     words: tuple[Word, ...] | None = None
     ok: bool = True
     problems: list[Rejection] = field(default_factory=list)
@@ -51,7 +53,8 @@ def _synthetic_item(item: Item, settings: WorkerSettings) -> tuple[Item, np.ndar
     from doclab.data.synthetic.generator import generate_document
 
     index = int(Path(item.id).stem.rsplit("_", 1)[1])
-    doc = generate_document(settings.seed, index, long_side=settings.synthetic_long_side)
+    doc = generate_document(settings.seed, index, long_side=settings.synthetic_long_side,
+                            granularity=settings.synthetic_granularity)
     words = tuple(Word(points=w.points.astype(np.float64), text=w.text) for w in doc.words)
     return Item(id=item.id, source=item.source, words=words, label=doc.doc_type), doc.image
 
@@ -121,7 +124,8 @@ def process_item(item: Item, settings: WorkerSettings) -> Processed:
     out_w, out_h = max(1, round(upright[0] * ratio)), max(1, round(upright[1] * ratio))
     if (out_w, out_h) != (width, height):
         pixels = cv2.resize(pixels, (out_w, out_h), interpolation=cv2.INTER_AREA)
-    result = Processed(item.id, item.source, label=item.label, width=out_w, height=out_h)
+    result = Processed(item.id, item.source, label=item.label, width=out_w, height=out_h,
+                       source_size=(int(upright[0]), int(upright[1])))
     if item.words is not None:
         scale = (out_w / frame[0], out_h / frame[1])
         result.words, result.problems, result.notes = _clean_words(

@@ -27,6 +27,8 @@ KIND = "detector"
 STATUS_KEY = "status"
 NO_DETECTION_DATA = "no detection data"
 NOT_TRAINED = "no detector was trained (the processed data has no text polygons)"
+# models/pretrain_detector.pt with `pretrain.source: none`: pretraining is off, fine-tuning starts fresh.
+NO_PRETRAINING = "no pretraining"
 
 
 def no_detection_data_marker() -> dict[str, str]:
@@ -59,11 +61,33 @@ def save_no_detection_model(path: str | Path) -> None:
     save_model_file(path, KIND, no_detection_data_marker())
 
 
+def no_pretraining_marker() -> dict[str, str]:
+    """The contents of the pretrain_detector stage's outputs when pretraining is off."""
+    return {STATUS_KEY: NO_PRETRAINING}
+
+
+def save_no_pretraining_model(path: str | Path) -> None:
+    """models/pretrain_detector.pt with `pretrain.source: none`: a detector model file holding only the marker."""
+    save_model_file(path, KIND, no_pretraining_marker())
+
+
+def pretrained_init(path: str | Path) -> Path | None:
+    """The pretrain_detector stage's model file to start fine-tuning from, or None when pretraining was off.
+
+    Raises:
+        FileNotFoundError, CheckpointError: a missing file, or not a detector file.
+    """
+    saved = read_model_file(Path(path), KIND)
+    return None if saved.get(STATUS_KEY) == NO_PRETRAINING else Path(path)
+
+
 def _read_detector_file(path: Path) -> dict[str, Any]:
     """`read_model_file` that refuses the marker with one line."""
     saved = read_model_file(path, KIND)
     if _is_marker(saved):
         raise DataError(f"{path}: {NO_DETECTION_DATA}: {NOT_TRAINED}")
+    if saved.get(STATUS_KEY) == NO_PRETRAINING:
+        raise DataError(f"{path}: {NO_PRETRAINING}: pretraining was off (pretrain.source: none)")
     return saved
 
 

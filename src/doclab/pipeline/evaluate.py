@@ -22,6 +22,7 @@ from pathlib import Path
 from doclab.classification.ensemble.evaluation import ClassificationResult, evaluate_classification, sample_rows
 from doclab.classification.no_data import no_classification_data
 from doclab.config import Params
+from doclab.detection.breakdown import size_breakdown, size_groups, source_sizes
 from doclab.detection.evaluation import DetectionResult, evaluate_detection
 from doclab.detection.model_file import load_postprocess, no_detection_data
 from doclab.detection.submission import submission_rows
@@ -55,6 +56,13 @@ def _detection_metrics(result: DetectionResult) -> dict[str, float]:
     flat["detect.cleval.num_merge"] = result.metrics["cleval/num_merge"]
     flat["detect.images"] = len(result.per_image)
     return flat
+
+
+def _size_metrics(result: DetectionResult, data_dir: Path) -> dict[str, float]:
+    """`detect.by_size.<WxH or "other sizes">.<metric>`: the test scores per source-image size."""
+    groups = size_groups(source_sizes(data_dir), [row["image"] for row in result.per_image])
+    return {f"detect.by_size.{group}.{name.replace('/', '.')}": value
+            for group, scores in size_breakdown(result.per_image, groups).items() for name, value in scores.items()}
 
 
 def _classification_metrics(result: ClassificationResult) -> dict[str, float]:
@@ -127,6 +135,7 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
         post = load_postprocess(paths.postprocess)
         detection = evaluate_detection(params, paths.data, paths.detector, post)
         metrics.update(_detection_metrics(detection))
+        metrics.update(_size_metrics(detection, paths.data))
         write_detection = functools.partial(_write_detection, detection, post.box_thresh, paths)
     if no_classification_data(paths.ensemble):
         write_classification = functools.partial(_write_no_classification, paths)

@@ -107,7 +107,8 @@ def _check_splits(splits: dict[str, list[str]], params: Params) -> None:
 
 
 def _write_outputs(out: Path, results: list[Processed], splits: dict, rejected: list, notes: list) -> None:
-    detection = {r.key: ufo_image_entry(r.width, r.height, list(r.words), {"source": r.source})
+    detection = {r.key: ufo_image_entry(r.width, r.height, list(r.words),
+                                        {"source": r.source, "source_size": list(r.source_size)})
                  for r in results if r.words is not None}
     atomic_write_json(out / "annotations.json", ufo_document(detection))
     atomic_write_text(out / "labels.csv", _labels_csv(results))
@@ -136,7 +137,8 @@ def preprocess(params: Params, root: Path, out: Path, metrics_path: Path) -> dic
     with staged_outputs():  # data/processed and metrics/data.json land together or not at all
         with atomic_directory(out) as tmp:
             settings = WorkerSettings(tmp / "images", params.preprocess.max_side, params.preprocess.jpeg_quality,
-                                      params.preprocess.min_word_side, params.seed, params.data.synthetic.long_side)
+                                      params.preprocess.min_word_side, params.seed, params.data.synthetic.long_side,
+                                      params.data.synthetic.granularity)
             results = _run_workers(items, settings, params.preprocess.workers)
             problems += [p for r in results for p in r.problems]
             notes = [n for r in results for n in r.notes]

@@ -31,6 +31,7 @@ from doclab.detection.model import build_detector
 from doclab.detection.model_file import (
     init_from_detector,
     no_detection_data_marker,
+    pretrained_init,
     save_detector_file,
     save_no_detection_model,
 )
@@ -56,7 +57,8 @@ MONITOR = "cleval/hmean"
 TRAIN_KEYS = ("model", "image_size", "batch_size", "pretrained", "seed", "device", "detector")
 
 
-def _fingerprint(params: Params, data_dir: Path, world_size: int, batch: int, accumulation: int) -> str:
+def _fingerprint(params: Params, data_dir: Path, init: Path | None, world_size: int, batch: int,
+                 accumulation: int) -> str:
     """Hash of the params read, the world size, the resolved batch and accumulation (`batch_size: auto` may
     resolve differently on a resume, changing the steps per epoch), the split/annotation files, init
     weights and the code."""
@@ -64,8 +66,8 @@ def _fingerprint(params: Params, data_dir: Path, world_size: int, batch: int, ac
     plain["detector"]["train"].pop("workers")  # batches do not depend on it (seeds come from the main process)
     config = {"params": {key: plain[key] for key in TRAIN_KEYS}, "world_size": world_size, "batch": batch,
               "accumulation": accumulation}
-    init = [Path(params.detector.train.init_from)] if params.detector.train.init_from else []
-    return run_fingerprint(__name__, config, [data_dir / "splits.json", data_dir / "annotations.json", *init])
+    return run_fingerprint(__name__, config, [data_dir / "splits.json", data_dir / "annotations.json",
+                                              *([init] if init else [])])
 
 
 def _step_fn(params: Params, runtime: Runtime) -> Callable[[nn.Module, dict], tuple[dict[str, torch.Tensor], int]]:
@@ -120,11 +122,11 @@ def _write_model(model_out: Path, checkpoint_dir: Path, params: Params) -> dict[
 
 
 def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path, live_dir: Path,
-           runtime: Runtime, info: DistInfo) -> dict[str, float]:
+           init: Path | None, runtime: Runtime, info: DistInfo) -> dict[str, float]:
     train_set, val_set = _datasets(params, data_dir)
     model = build_detector(params.model, params.detector, params.pretrained)
-    if params.detector.train.init_from:
-        init_from_detector(model, Path(params.detector.train.init_from), verbose=info.is_main)
+    if init:
+        init_from_detector(model, init, verbose=info.is_main)
     runtime.prepare_model(model)
     step = _step_fn(params, runtime)
     settings = params.detector.train
@@ -148,7 +150,7 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
         print(f"train_detector: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
               f"{runtime.device}, {len(train_set)} train / {len(val_set)} val images, batch {batch} x "
               f"{accumulation} accumulation x {info.world_size} process(es), {settings.epochs} epochs")
-    expected = _fingerprint(params, data_dir, info.world_size, batch, accumulation)
+    expected = _fingerprint(params, data_dir, init, info.world_size, batch, accumulation)
     fit(wrap_model(model, info, runtime.device), train_loader, step,
         lambda module: evaluate_detector(module, val_loader, params.detector.val_postprocess, runtime, ground_truth),
         optimizer, schedule, loop_config(settings, checkpoint_dir, expected, MONITOR, accumulation, "detector"), runtime,
@@ -167,7 +169,7 @@ def _write_no_data(model_out: Path, checkpoint_dir: Path, live_dir: Path) -> dic
 
 
 def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path,
-                   live_dir: Path) -> dict[str, float]:
+                   live_dir: Path, pretrain_model: Path | None = None) -> dict[str, float]:
     """Train the detector and write `model_out`.
 
     Args:
@@ -178,6 +180,8 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
             params dict, loadable with `torch.load(weights_only=True)` (see `load_detector`).
         checkpoint_dir: last.pt and best.pt; a rerun with the same params, data and code resumes.
         live_dir: dvclive folder (metrics.json, plots/metrics).
+        pretrain_model: models/pretrain_detector.pt: training starts from its weights unless it is
+            the "no pretraining" marker; else from `detector.train.init_from` when set.
     Returns:
         The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0); the
         "no detection data" marker when no processed image has text polygons: then nothing is
@@ -185,7 +189,8 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
     Raises:
         ConfigError: device 'cuda' without a GPU.
         DataError: fewer train images than one batch per process.
-        FileNotFoundError, CheckpointError: a missing or pickled `detector.train.init_from`.
+        FileNotFoundError, CheckpointError: a missing or pickled `detector.train.init_from` or
+            `pretrain_model`.
     """
     if not has_detection_data(data_dir):
         return _write_no_data(Path(model_out), Path(checkpoint_dir), Path(live_dir))
@@ -193,8 +198,11 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
     info = init_distributed(device)
     runtime = make_runtime(device, params.detector.train.amp, params.detector.train.channels_last)
     seed_everything(params.seed)
+    init = pretrained_init(pretrain_model) if pretrain_model else None
+    init = init or (Path(params.detector.train.init_from) if params.detector.train.init_from else None)
     try:
         with deterministic(device.type == "cpu"):
-            return _train(params, Path(data_dir), Path(model_out), Path(checkpoint_dir), Path(live_dir), runtime, info)
+            return _train(params, Path(data_dir), Path(model_out), Path(checkpoint_dir), Path(live_dir), init, runtime,
+                          info)
     finally:
         shutdown(info)

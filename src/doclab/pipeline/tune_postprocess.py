@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doclab.config import Params, to_dict
+from doclab.detection.breakdown import size_breakdown, size_groups, source_sizes
 from doclab.detection.search import SearchResult, search_postprocess
-from doclab.io import atomic_write_json, staged_outputs
-from doclab.pipeline.no_data import write_no_data_plot
+from doclab.io import atomic_directory, atomic_write_json, staged_outputs
+from doclab.pipeline.no_data import write_no_data_plot, write_status_png
 
 PLOT_DATA = "scores.json"
 PLOT_IMAGE = "scores.png"
+WORST_DIR = "worst"
+WORST_IMAGES = 8
 
 __all__ = ["TuneResult", "tune_postprocess"]
 
@@ -48,18 +51,23 @@ class TuneResult:
     search_seconds: float
 
 
-def _write_outputs(result: SearchResult, rows: list[dict], params: Params, out: Path, metrics_path: Path,
-                   plots_dir: Path, results_path: Path) -> None:
-    """models/postprocess.json, metrics/tune.json, the plot data + PNG and the winner's per-image rows."""
-    from doclab.plots.tune import score_rows, write_score_plot  # matplotlib: see tune_postprocess
+def _write_outputs(result: SearchResult, scored: tuple[list[dict], dict, dict], params: Params, data_dir: Path,
+                   out: Path, metrics_path: Path, plots_dir: Path, results_path: Path) -> None:
+    """models/postprocess.json, metrics/tune.json, the plot data + PNG, the winner's per-image rows and
+    overlays of its worst validation images."""
+    from doclab.plots.evaluate import save_overlays  # matplotlib: see tune_postprocess
+    from doclab.plots.tune import score_rows, write_score_plot
 
+    rows, found, ground_truth = scored
     metric = params.tune.metric
     best = result.scores[result.best_index]
+    by_size = size_breakdown(rows, size_groups(source_sizes(data_dir), [row["image"] for row in rows]))
     atomic_write_json(out, {**to_dict(result.best), "metric": metric, "score": best[metric]})
     atomic_write_json(metrics_path, {"metric": metric, "best": best, "untuned": result.untuned,
                                      "best_params": result.candidates[result.best_index],
-                                     "candidates": len(result.candidates)})
+                                     "candidates": len(result.candidates), "by_size": by_size})
     atomic_write_json(results_path, rows)
+    save_overlays(rows, found, ground_truth, data_dir / "images", plots_dir / WORST_DIR, WORST_IMAGES)
     plot_rows = score_rows(result.candidates, result.scores, metric)
     atomic_write_json(plots_dir / PLOT_DATA, plot_rows)
     write_score_plot(plots_dir / PLOT_IMAGE, plot_rows, metric, params.tune.search)
@@ -74,6 +82,8 @@ def _write_no_data(out: Path, metrics_path: Path, plots_dir: Path, results_path:
         atomic_write_json(metrics_path, no_detection_data_marker())
         atomic_write_json(results_path, [])
         write_no_data_plot(plots_dir / PLOT_DATA, plots_dir / PLOT_IMAGE, NO_DETECTION_DATA)
+        with atomic_directory(plots_dir / WORST_DIR) as worst:
+            write_status_png(worst / "no_data.png", NO_DETECTION_DATA)
 
 
 def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Path, out: str | Path,
@@ -88,9 +98,10 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
         out: models/postprocess.json: the full tuned PostprocessParams plus `metric` and `score`
             (read it with `load_postprocess`).
         metrics_path: metrics/tune.json: metric name, best and untuned metrics, tuned keys,
-            candidate count (no timings: identical runs give identical bytes).
-        plots_dir: plots/tune: scores.json (one row per candidate: tuned keys + score) and
-            scores.png.
+            candidate count, the best setting's scores per source-image size (`by_size`, see
+            `detection.breakdown`; no timings: identical runs give identical bytes).
+        plots_dir: plots/tune: scores.json (one row per candidate: tuned keys + score),
+            scores.png and worst/: overlays of the 8 lowest-H-mean validation images.
         results_path: results/val/detection.json: the tuned setting's per-image validation rows
             (`DetectionEvaluator.per_image`), what `doclab compare --split val` and the sweep read.
     Returns:
@@ -118,9 +129,10 @@ def tune_postprocess(params: Params, data_dir: str | Path, model_path: str | Pat
         cached = time.perf_counter()
         result = search_postprocess(cache, ground_truth, params.postprocess, params.tune, params.seed)
         searched = time.perf_counter()
-        _, rows, _ = score_images(cache, ground_truth, result.best)
+        _, rows, found = score_images(cache, ground_truth, result.best)
     with staged_outputs():  # postprocess.json, metrics, plots and results land together, or none of them
-        _write_outputs(result, rows, params, Path(out), Path(metrics_path), Path(plots_dir), Path(results_path))
+        _write_outputs(result, (rows, found, ground_truth), params, data_dir, Path(out), Path(metrics_path),
+                       Path(plots_dir), Path(results_path))
     return TuneResult(params.tune.metric, result.scores[result.best_index], result.untuned,
                       dict(result.candidates[result.best_index]), len(result.candidates),
                       cached - start, searched - cached)

@@ -87,6 +87,8 @@ class PageCanvas:
             ID cards); None means the whole rectangle is page.
         word_boxes: ink boxes (left, top, right, bottom) of annotated words.
         word_texts: the annotated words, parallel to ``word_boxes``.
+        word_lines: per word, the index of the ``write`` call (one printed line or table cell)
+            that drew it, so words can be merged into line boxes (see ``line_boxes``).
     """
 
     def __init__(self, paper: np.ndarray) -> None:
@@ -102,6 +104,8 @@ class PageCanvas:
         self.outline_mask: Image.Image | None = None
         self.word_boxes: list[Box] = []
         self.word_texts: list[str] = []
+        self.word_lines: list[int] = []
+        self._lines_written = 0
 
     def px(self, units: float) -> int:
         """Convert layout units to whole pixels (at least 1)."""
@@ -149,6 +153,7 @@ class PageCanvas:
         for word, advance in zip(words, advances):
             self._write_word(round(cursor), round(y), word, font, fill)
             cursor += advance + space
+        self._lines_written += 1
         return start + total
 
     def _write_word(self, x: int, y: int, word: str, font: ImageFont.FreeTypeFont, fill: Color) -> None:
@@ -164,6 +169,25 @@ class PageCanvas:
         self.draw.text((x, y), word, font=font, fill=fill)
         self.word_boxes.append(box)
         self.word_texts.append(word)
+        self.word_lines.append(self._lines_written)
+
+    def line_boxes(self) -> tuple[list[Box], list[str]]:
+        """Boxes and texts of whole lines: the union of the ink boxes each ``write`` call drew.
+
+        A line is what one ``write`` drew (a row's left label and its right-aligned price are
+        two lines, as receipt sets like SROIE annotate them). Returns (boxes, texts) in drawing order.
+        """
+        boxes: dict[int, list[int]] = {}
+        texts: dict[int, list[str]] = {}
+        for box, text, line in zip(self.word_boxes, self.word_texts, self.word_lines):
+            if line in boxes:
+                merged = boxes[line]
+                boxes[line] = [min(merged[0], box[0]), min(merged[1], box[1]), max(merged[2], box[2]),
+                               max(merged[3], box[3])]
+                texts[line].append(text)
+            else:
+                boxes[line], texts[line] = list(box), [text]
+        return [tuple(box) for box in boxes.values()], [" ".join(words) for words in texts.values()]
 
     def write_cell(
         self, text: str, span: tuple[float, float], top: float, height: float, font: ImageFont.FreeTypeFont, fill: Color, align: str = "left"

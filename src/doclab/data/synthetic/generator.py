@@ -1,10 +1,11 @@
-"""Built-in synthetic document generator: realistic pages with word-level polygons.
+"""Built-in synthetic document generator: realistic pages with word- or line-level polygons.
 
 Each document is drawn flat at its final resolution with real fonts, then
 photographed: placed on a background with rotation and perspective, lit,
 blurred, noised and JPEG-compressed at random. Word boxes are the ink extents of
 each word, warped with exactly the page's homography so they keep hugging the
-glyphs. Output depends only on (seed, index, doc_type, long_side).
+glyphs; line boxes are the union of a printed line's word boxes. Output depends only on
+(seed, index, doc_type, long_side, granularity), and the pixels not on the granularity.
 """
 
 from __future__ import annotations
@@ -24,17 +25,18 @@ from doclab.data.synthetic.receipt import render_receipt
 from doclab.data.synthetic.report import render_table_report
 
 DOC_TYPES: tuple[str, ...] = ("receipt", "invoice", "form", "letter", "id_card", "table_report")
+GRANULARITIES: tuple[str, ...] = ("word", "line")
 # Below this the fixed minimum font size no longer fits the layouts.
 MIN_LONG_SIDE = 64
 
 
 @dataclass(frozen=True, eq=False)
 class SyntheticWord:
-    """One annotated word.
+    """One annotated word (or line, with granularity "line").
 
     Attributes:
-        points: (4, 2) float32 x, y pixel coordinates, clockwise from the word's top-left.
-        text: the word.
+        points: (4, 2) float32 x, y pixel coordinates, clockwise from the box's top-left.
+        text: the word (the line's words joined by spaces).
     """
 
     points: np.ndarray
@@ -98,8 +100,9 @@ _TYPE_SPECS: dict[str, TypeSpec] = {
 }
 
 
-def generate_document(seed: int, index: int, doc_type: str | None = None, long_side: int = 1024) -> SyntheticDocument:
-    """Generate one synthetic document image with word polygons.
+def generate_document(seed: int, index: int, doc_type: str | None = None, long_side: int = 1024,
+                      granularity: str = "word") -> SyntheticDocument:
+    """Generate one synthetic document image with word or line polygons.
 
     Deterministic: the same (seed, index, doc_type, long_side) gives byte-identical
     output in any run or process, because all randomness comes from one
@@ -111,17 +114,22 @@ def generate_document(seed: int, index: int, doc_type: str | None = None, long_s
         doc_type: one of DOC_TYPES, or None for ``DOC_TYPES[index % len(DOC_TYPES)]``
             so consecutive indices give balanced classes.
         long_side: length in pixels of the longer image side.
+        granularity: "word" (one box per word) or "line" (one box per printed line or table cell,
+            the unit line-level receipt sets such as SROIE annotate).
 
     Returns:
         The document.
 
     Raises:
-        ValueError: if ``doc_type`` is not in DOC_TYPES or ``long_side`` is below MIN_LONG_SIDE.
+        ValueError: if ``doc_type`` is not in DOC_TYPES, ``granularity`` not in GRANULARITIES or
+            ``long_side`` is below MIN_LONG_SIDE.
     """
     if doc_type is None:
         doc_type = DOC_TYPES[index % len(DOC_TYPES)]
     if doc_type not in _TYPE_SPECS:
         raise ValueError(f"unknown doc_type {doc_type!r}; valid choices: {', '.join(DOC_TYPES)}")
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; valid choices: {', '.join(GRANULARITIES)}")
     if long_side < MIN_LONG_SIDE:
         raise ValueError(f"long_side must be at least {MIN_LONG_SIDE}, got {long_side}")
     spec = _TYPE_SPECS[doc_type]
@@ -134,6 +142,7 @@ def generate_document(seed: int, index: int, doc_type: str | None = None, long_s
     spec.render(canvas, rng)
     homography = page_homography(rng, page_size, image_size, spec.max_rotation_deg, spec.max_skew)
     image = photograph_effects(rng, place_page(rng, canvas.image, canvas.outline_mask, homography, image_size))
-    polygons = warp_boxes(canvas.word_boxes, homography, image_size)
-    words = [SyntheticWord(points=points, text=word) for points, word in zip(polygons, canvas.word_texts)]
+    boxes, texts = canvas.line_boxes() if granularity == "line" else (canvas.word_boxes, canvas.word_texts)
+    polygons = warp_boxes(boxes, homography, image_size)
+    words = [SyntheticWord(points=points, text=text) for points, text in zip(polygons, texts)]
     return SyntheticDocument(image=image, words=words, doc_type=doc_type)
