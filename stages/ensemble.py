@@ -22,8 +22,8 @@ def main() -> None:
         print(f"ensemble: {NO_CLASSIFICATION_DATA} (the members' logits files say so): marker outputs -> {args.model}")
         return
     chosen = metrics["chosen"]
-    print(f"ensemble: {chosen}: val macro-F1 {metrics['val'][chosen]['macro_f1']:.4f}, "
-          f"test macro-F1 {metrics['test'][chosen]['macro_f1']:.4f} -> {args.model}")
+    test = f"test macro-F1 {metrics['test'][chosen]['macro_f1']:.4f}" if metrics["test"] else "no test split"
+    print(f"ensemble: {chosen}: val macro-F1 {metrics['val'][chosen]['macro_f1']:.4f}, {test} -> {args.model}")
 
 
 if __name__ == "__main__":

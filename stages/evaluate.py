@@ -20,6 +20,10 @@ def main() -> None:
     paths = EvaluatePaths(args.data, args.detector, args.postprocess, args.ensemble, args.logits, args.metrics,
                           args.plots, args.submission, args.results)
     metrics = run_evaluate(params, paths)
+    if "status" in metrics:
+        print(f"evaluate: {metrics['status']} (data.split.test is 0 or the split file lists no test images): "
+              f"nothing scored, validation figures are in metrics/tune.json and metrics/ensemble.json")
+        return
     detection = (f"detection CLEval H-mean {metrics['detect.cleval.hmean']:.4f} "
                  f"(IoU {metrics['detect.iou.hmean']:.4f}) on {metrics['detect.images']} test images"
                  if "detect.images" in metrics else NO_DETECTION_DATA)

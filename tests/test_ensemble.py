@@ -295,3 +295,16 @@ def test_stage_script_summary_and_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'logits' / 'm2.npz'}: logits file of classifier member 'm2' not found"]
     assert (tmp_path / "metrics.json").read_bytes() == before  # the failed run left the outputs alone
+
+
+def test_a_data_set_without_test_split_is_scored_on_val_only(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = np.arange(30) % 3
+    empty = np.zeros(0, np.int64)
+    for name, noise in (("m0", 1.0), ("m1", 2.0)):
+        write_member(tmp_path / "logits", name, {"val": split(noisy_probs(labels, noise, rng), labels, "val"),
+                                                 "test": split(np.zeros((0, 3)), empty, "test")})
+    model, metrics = run(tmp_path, ["m0", "m1"])
+    assert metrics["test"] == {}
+    assert metrics["chosen"] == model["method"] and 0.0 < metrics["val"][metrics["chosen"]]["macro_f1"] <= 1.0
+    assert {"member/m0", "member/m1"} <= set(metrics["val"])

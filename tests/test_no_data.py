@@ -136,3 +136,20 @@ def test_compare_skips_a_task_no_revision_has_rows_for(tmp_path):
                       [{"image": "x.jpg", "label": "a", "predicted": "a", "probabilities": {"a": 1.0}}])
     with pytest.raises(CompareError, match=r"a: results/test/classification.json: no per-image rows"):
         _task_runs("classification", "test", sides[:1], sides[1:])
+
+
+def test_evaluate_without_a_test_split_writes_the_status_and_no_rows(tmp_path):
+    from doclab.config import Params
+    from doclab.pipeline.evaluate import NO_TEST_SPLIT, EvaluatePaths, run_evaluate
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "splits.json").write_text(json.dumps({"train": ["a.jpg"], "val": ["b.jpg"], "test": []}))
+    paths = EvaluatePaths(data, tmp_path / "missing/detector.pt", tmp_path / "missing/postprocess.json",
+                          tmp_path / "missing/ensemble.json", tmp_path / "missing/logits", tmp_path / "metrics.json",
+                          tmp_path / "plots", tmp_path / "submission", tmp_path / "results")
+    assert run_evaluate(Params(), paths) == {"status": NO_TEST_SPLIT}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"status": NO_TEST_SPLIT}
+    for name in ("test/detection.json", "test/classification.json", "val/classification.json"):
+        assert json.loads((tmp_path / "results" / name).read_text()) == [], name
+    assert not (tmp_path / "submission").exists()

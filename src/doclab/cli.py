@@ -26,6 +26,16 @@ def _check_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from doclab.config import read_yaml
+    from doclab.config.profile import apply_profile, read_profile, set_arguments
+
+    profile = read_profile(args.profile)
+    apply_profile(read_yaml(Path(args.params).read_text(encoding="utf-8")), profile, str(args.profile))
+    print(" ".join(set_arguments(profile)))
+    return 0
+
+
 def _eval_det(args: argparse.Namespace) -> int:
     from doclab.metrics.bootstrap import comparison_lines
     from doclab.metrics.ufo_scores import compare_ufo, evaluate_ufo
@@ -227,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-params", help="validate params.yaml and print a one-line summary")
     check.add_argument("params", nargs="?", default="params.yaml")
     check.set_defaults(handler=_check_params)
+
+    profile = commands.add_parser("profile", help="print a params profile (profiles/*.yaml) as `dvc exp run -S` "
+                                  "arguments, checked against params.yaml")
+    profile.add_argument("profile", type=Path, help="YAML of dotted params keys -> values")
+    profile.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file it modifies")
+    profile.set_defaults(handler=_profile)
 
     evaluate = commands.add_parser("eval-det", help="score detections (UFO JSON) with CLEval and IoU H-mean")
     evaluate.add_argument("gt", help="ground-truth UFO JSON")

@@ -8,6 +8,10 @@ counts per image (also the per-image H-mean plot), `results/{test,val}/classific
 of label, prediction and probabilities per image. `results/val/detection.json` comes from
 `tune_postprocess`.
 
+A data set without a test split (train and val only) has nothing to score here: metrics/evaluate.json
+is `{"status": "no test split"}` and the other outputs have no rows; its validation figures are in
+metrics/tune.json (detection) and metrics/ensemble.json (classification).
+
 A single-task data set is evaluated on its one task: when models/postprocess.json (detection) or
 models/ensemble.json (classification) is the "no data" marker, that task's metric keys are absent
 from metrics/evaluate.json, its per-image results and plot data are `[]`, and it has no submission
@@ -26,10 +30,11 @@ from doclab.detection.breakdown import size_breakdown, size_groups, source_sizes
 from doclab.detection.evaluation import DetectionResult, evaluate_detection
 from doclab.detection.model_file import load_postprocess, no_detection_data
 from doclab.detection.submission import submission_rows
-from doclab.io import atomic_write_json, atomic_write_text, staged_outputs
+from doclab.io import atomic_write_json, atomic_write_text, read_json, staged_outputs
 from doclab.plots import evaluate as plots
 
 WORST_IMAGES = 8
+NO_TEST_SPLIT = "no test split"
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,18 @@ def _write_no_classification(paths: EvaluatePaths) -> None:
         atomic_write_json(path, [])
 
 
+def _write_no_test_split(paths: EvaluatePaths) -> dict[str, str]:
+    """A data set without a test split (`data.split.test: 0`, a split file without "test"): nothing to
+    score; every output is written without rows and metrics/evaluate.json is the NO_TEST_SPLIT marker."""
+    marker = {"status": NO_TEST_SPLIT}
+    paths.plots.mkdir(parents=True, exist_ok=True)
+    with staged_outputs():
+        _write_no_detection(paths)
+        _write_no_classification(paths)
+        atomic_write_json(paths.metrics, marker)
+    return marker
+
+
 def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
     """Score the detector (tuned post-processing) and the ensemble on the test split; write every output.
 
@@ -126,8 +143,10 @@ def run_evaluate(params: Params, paths: EvaluatePaths) -> dict[str, float]:
         paths: inputs (processed data, models) and outputs (metrics file, plots folder, submission folder).
     Returns:
         The flat metrics written to `paths.metrics`: `detect.*` and `classify.*` keys, each only
-        when its task has data.
+        when its task has data; `{"status": "no test split"}` when the test split is empty.
     """
+    if not read_json(paths.data / "splits.json").get("test"):
+        return _write_no_test_split(paths)
     metrics: dict[str, float] = {}
     if no_detection_data(paths.postprocess):
         write_detection = functools.partial(_write_no_detection, paths)

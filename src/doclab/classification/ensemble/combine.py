@@ -198,7 +198,7 @@ def choose_method(val_scores: dict[str, dict[str, float]], forced: str) -> str:
 
 
 def fit_ensemble(inputs: EnsembleInputs, params: EnsembleParams, seed: int) -> tuple[dict, dict]:
-    """Score every method on validation, choose one, score it and the members on test.
+    """Score every method on validation, choose one, score it and the members on test (when there is one).
 
     Args:
         inputs: from `load_member_probs`.
@@ -223,8 +223,10 @@ def fit_ensemble(inputs: EnsembleInputs, params: EnsembleParams, seed: int) -> t
     model = {**fitted[chosen][0], "tta": params.tta, "members": list(inputs.members),
              "sub_members": list(inputs.sub_members), "classes": list(inputs.classes),
              "val_macro_f1": val_scores[chosen]["macro_f1"], "skipped": skipped}
-    test_scores = {chosen: _scores(inputs.classes, apply_ensemble(model, test.probs), test.labels)}
+    has_test = len(test.labels) > 0  # a data set without a test split (train + val only) scores val alone
+    test_scores = {chosen: _scores(inputs.classes, apply_ensemble(model, test.probs), test.labels)} if has_test else {}
     for index, name in enumerate(inputs.sub_members):
         val_scores[f"member/{name}"] = _scores(inputs.classes, val.probs[index], val.labels)
-        test_scores[f"member/{name}"] = _scores(inputs.classes, test.probs[index], test.labels)
+        if has_test:
+            test_scores[f"member/{name}"] = _scores(inputs.classes, test.probs[index], test.labels)
     return model, {"chosen": chosen, "val": val_scores, "test": test_scores}

@@ -1,0 +1,69 @@
+"""Params profiles: a YAML file of dotted params.yaml keys -> values (profiles/receipts.yaml), turned into
+`dvc exp run -S` arguments, so a profile run is an ordinary DVC experiment whose params show in `dvc exp show`.
+
+    dvc exp run -n receipts $(doclab profile profiles/receipts.yaml)
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import yaml
+
+from doclab.config.schema import Params
+from doclab.config.validate import ConfigError, build
+
+
+def read_profile(path: str | Path) -> dict[str, object]:
+    """{dotted key: value} from a profile file; ConfigError naming the file when it is not such a mapping."""
+    from doclab.config import read_yaml
+
+    path = Path(path)
+    try:
+        profile = read_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: profile not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the profile ({str(exc).splitlines()[0]})") from None
+    if not isinstance(profile, dict) or not all(isinstance(key, str) for key in profile):
+        raise ConfigError(f"{path}: expected a mapping of dotted params keys (image_size: 768, detector.train.epochs: 12)")
+    return profile
+
+
+def apply_profile(params: dict, profile: dict[str, object], origin: str = "profile") -> dict:
+    """A copy of the raw params.yaml dict with the profile's values set, validated against the schema.
+
+    Raises:
+        ConfigError: a key whose parent is not a section of params.yaml, or a value the schema refuses
+            (one line naming `origin` and the key).
+    """
+    applied = copy.deepcopy(params)
+    for dotted, value in profile.items():
+        *parents, leaf = dotted.split(".")
+        section = applied
+        for depth, part in enumerate(parents):
+            if not isinstance(section.get(part), dict):
+                raise ConfigError(f"{origin}: {dotted}: {'.'.join(parents[:depth + 1])} is not a section of params.yaml")
+            section = section[part]
+        section[leaf] = value
+    try:
+        build(Params, applied)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    return applied
+
+
+def set_arguments(profile: dict[str, object]) -> list[str]:
+    """`-S key=value` pairs for `dvc exp run`; values as compact JSON (valid YAML, no spaces to split on).
+
+    Raises:
+        ConfigError: a value whose JSON form has whitespace (a path with a space), which `$(...)` would split.
+    """
+    arguments = []
+    for key, value in profile.items():
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if any(character.isspace() for character in text):
+            raise ConfigError(f"{key}: {text} has whitespace: pass it to dvc exp run -S by hand, quoted")
+        arguments += ["-S", f"{key}={text}"]
+    return arguments
