@@ -453,7 +453,7 @@ def test_resume_fingerprints_hash_the_resolved_batch_and_accumulation(tmp_path):
     for name in ("splits.json", "annotations.json", "labels.csv", "classes.json"):
         (tmp_path / name).write_text("{}")
     params = build(Params, {"batch_size": "auto", "classifier": {"batch_size": "auto"}})
-    detector = {plan: train_detector._fingerprint(params, tmp_path, 1, *plan) for plan in ((2, 4), (4, 2), (2, 4))}
+    detector = {plan: train_detector._fingerprint(params, tmp_path, None, 1, *plan) for plan in ((2, 4), (4, 2), (2, 4))}
     classifier = {plan: train_classifier._fingerprint(params, "resnet18", 0, tmp_path, 1, *plan)
                   for plan in ((2, 4), (4, 2))}
     assert len(set(detector.values())) == 2 and len(set(classifier.values())) == 2

@@ -184,7 +184,7 @@ def test_workers_stay_out_of_the_resume_fingerprints(tmp_path):
 
     def prints(section: str, **train) -> tuple[str, str]:
         params = build(Params, {section: {"train": train}})
-        return (train_detector._fingerprint(params, tmp_path, 1, 2, 4),
+        return (train_detector._fingerprint(params, tmp_path, None, 1, 2, 4),
                 train_classifier._fingerprint(params, "resnet18", 0, tmp_path, 1, 2, 4))
 
     for section, index in (("detector", 0), ("classifier", 1)):

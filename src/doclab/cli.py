@@ -28,7 +28,7 @@ def _check_params(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> int:
     from doclab.config import read_yaml
-    from doclab.config.profile import apply_profile, read_profile, set_arguments
+    from doclab.experiments.profile import apply_profile, read_profile, set_arguments
 
     profile = read_profile(args.profile)
     apply_profile(read_yaml(Path(args.params).read_text(encoding="utf-8")), profile, str(args.profile))

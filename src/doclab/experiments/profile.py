@@ -11,14 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from doclab.config.schema import Params
-from doclab.config.validate import ConfigError, build
+from doclab.config import ConfigError, Params, build, read_yaml
 
 
 def read_profile(path: str | Path) -> dict[str, object]:
     """{dotted key: value} from a profile file; ConfigError naming the file when it is not such a mapping."""
-    from doclab.config import read_yaml
-
     path = Path(path)
     try:
         profile = read_yaml(path.read_text(encoding="utf-8"))
