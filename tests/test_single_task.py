@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 PROFILE = {**TINY_PROFILE, "data.source": "sources", "data.split.val": 0.25, "data.split.test": 0.25,
            "classifier.members": ["mobilenetv3_small_050"]}  # one member: the matrix is not what is tested here
 MEMBERS = PROFILE["classifier.members"]
-STAGES = {"preprocess", "train_detector", "tune_postprocess", "ensemble", "evaluate", "export",
+STAGES = {"preprocess", "pretrain_detector", "train_detector", "tune_postprocess", "ensemble", "evaluate", "export",
           *(f"train_classifier@{member}" for member in MEMBERS)}
 RAW = "data/raw/docs"
 DETECTION_ONLY = {"name": "docs", "format": "ufo", "images": f"{RAW}/images", "annotations": f"{RAW}/annotations.json"}
