@@ -17,6 +17,8 @@ import pytest
 import yaml
 from dvc_repo import REPO, dvc, ran_stages, run
 
+from doclab.detection.model_file import NO_PRETRAINING, pretrained_init
+
 SROIE_IMAGES = REPO.parent / "shared/data/sroie_small/images"
 
 pytestmark = pytest.mark.slow
@@ -35,6 +37,9 @@ def test_repro_then_rerun_skips_everything(clone, tiny_baseline):
                                  "train_classifier@mobilenetv3_small_050", "ensemble", "evaluate", "export"}
     stats = json.loads((clone / "metrics/data.json").read_text())
     assert sum(stats[s]["images"] for s in ("train", "val", "test")) == 12
+    # pretraining is off by default: its stage writes the "no pretraining" marker, nothing is trained
+    assert pretrained_init(clone / "models/pretrain_detector.pt") is None
+    assert json.loads((clone / "dvclive/pretrain_detector/metrics.json").read_text()) == {"status": NO_PRETRAINING}
     evaluated = json.loads((clone / "metrics/evaluate.json").read_text())
     for key in ("detect.cleval.hmean", "detect.iou.hmean", "classify.macro_f1", "classify.accuracy"):
         assert 0.0 <= evaluated[key] <= 1.0, key
