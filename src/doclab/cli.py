@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,9 +33,13 @@ def _profile(args: argparse.Namespace) -> int:
     from doclab.experiments.profile import apply_profile, read_profile, set_arguments
 
     profile = read_profile(args.profile)
+    load_params(args.params)  # the file itself first: its errors name it
     apply_profile(read_yaml(Path(args.params).read_text(encoding="utf-8")), profile, str(args.profile))
-    print(" ".join(set_arguments(profile)))
-    return 0
+    arguments = set_arguments(profile, args.command)
+    if not args.command:
+        print(" ".join(shlex.quote(argument) for argument in arguments))
+        return 0
+    return subprocess.call([*args.command, *arguments])
 
 
 def _eval_det(args: argparse.Namespace) -> int:
@@ -238,10 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("params", nargs="?", default="params.yaml")
     check.set_defaults(handler=_check_params)
 
-    profile = commands.add_parser("profile", help="print a params profile (profiles/*.yaml) as `dvc exp run -S` "
-                                  "arguments, checked against params.yaml")
+    profile = commands.add_parser("profile", help="run `dvc exp run` with a params profile (profiles/*.yaml) as -S "
+                                  "arguments, checked against params.yaml first")
     profile.add_argument("profile", type=Path, help="YAML of dotted params keys -> values")
     profile.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file it modifies")
+    profile.add_argument("command", nargs=argparse.REMAINDER, help="a command to run with the -S arguments appended, "
+                         "e.g. dvc exp run -n receipts (its own -S values win); without one, print them (shell-quoted)")
     profile.set_defaults(handler=_profile)
 
     evaluate = commands.add_parser("eval-det", help="score detections (UFO JSON) with CLEval and IoU H-mean")

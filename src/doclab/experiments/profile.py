@@ -1,12 +1,14 @@
 """Params profiles: a YAML file of dotted params.yaml keys -> values (profiles/receipts.yaml), turned into
 `dvc exp run -S` arguments, so a profile run is an ordinary DVC experiment whose params show in `dvc exp show`.
 
-    dvc exp run -n receipts $(doclab profile profiles/receipts.yaml)
+    doclab profile profiles/receipts.yaml dvc exp run -n receipts -S detector.train.epochs=8
+    # runs: dvc exp run -n receipts -S detector.train.epochs=8 -S data.source="sources" -S ...
 """
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -51,16 +53,17 @@ def apply_profile(params: dict, profile: dict[str, object], origin: str = "profi
     return applied
 
 
-def set_arguments(profile: dict[str, object]) -> list[str]:
-    """`-S key=value` pairs for `dvc exp run`; values as compact JSON (valid YAML, no spaces to split on).
+def set_arguments(profile: dict[str, object], given: Sequence[str] = ()) -> list[str]:
+    """`-S key=value` pairs for `dvc exp run`, values as compact JSON (valid YAML).
 
-    Raises:
-        ConfigError: a value whose JSON form has whitespace (a path with a space), which `$(...)` would split.
+    Args:
+        profile: from `read_profile`.
+        given: the rest of the command line: keys it already sets with -S/--set-param are left out,
+            so a value given by hand wins over the profile's.
     """
+    overridden = {value.split("=", 1)[0] for flag, value in zip(given, given[1:]) if flag in ("-S", "--set-param")}
     arguments = []
     for key, value in profile.items():
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        if any(character.isspace() for character in text):
-            raise ConfigError(f"{key}: {text} has whitespace: pass it to dvc exp run -S by hand, quoted")
-        arguments += ["-S", f"{key}={text}"]
+        if key not in overridden:
+            arguments += ["-S", f"{key}={json.dumps(value, separators=(',', ':'), ensure_ascii=False)}"]
     return arguments
