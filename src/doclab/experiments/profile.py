@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from doclab.config import ConfigError, Params, build, read_yaml
+from doclab.experiments.sweep.space import override
 
 
 def read_profile(path: str | Path) -> dict[str, object]:
@@ -54,7 +54,7 @@ def apply_profile(params: dict, profile: dict[str, object], origin: str = "profi
 
 
 def set_arguments(profile: dict[str, object], given: Sequence[str] = ()) -> list[str]:
-    """`-S key=value` pairs for `dvc exp run`, values as compact JSON (valid YAML).
+    """`-S key=value` pairs for `dvc exp run`, values in Hydra's override grammar (DVC parses -S with it).
 
     Args:
         profile: from `read_profile`.
@@ -65,5 +65,5 @@ def set_arguments(profile: dict[str, object], given: Sequence[str] = ()) -> list
     arguments = []
     for key, value in profile.items():
         if key not in overridden:
-            arguments += ["-S", f"{key}={json.dumps(value, separators=(',', ':'), ensure_ascii=False)}"]
+            arguments += ["-S", override(key, value)]
     return arguments

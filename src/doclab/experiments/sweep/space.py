@@ -199,18 +199,28 @@ def suggest(trial: optuna.Trial, space: SweepSpace) -> dict[str, Scalar]:
     return values
 
 
-def override(key: str, value: Scalar) -> str:
-    """`key=value` for `dvc exp run -S` (Hydra override syntax).
+def hydra_value(value: object) -> str:
+    """A params value in Hydra's override grammar (what `dvc exp run -S` parses).
 
     Floats use their shortest exact repr; strings that Hydra would read as another type, or
-    that hold characters outside names and paths, are single-quoted.
+    that hold characters outside names and paths, are single-quoted; lists and mappings (a
+    `data.sources` entry) are written recursively as `[a,b]` and `{key:value}`.
     """
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        text = repr(value)
-    elif re.fullmatch(r"[A-Za-z_][\w./-]*", value) and value.lower() not in HYDRA_WORDS:
-        text = value
-    else:
-        text = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    return f"{key}={text}"
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(hydra_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{hydra_value(item)}" for key, item in value.items()) + "}"
+    if re.fullmatch(r"[A-Za-z_][\w./-]*", value) and value.lower() not in HYDRA_WORDS:
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def override(key: str, value: object) -> str:
+    """`key=value` for `dvc exp run -S` (Hydra override syntax, see `hydra_value`)."""
+    return f"{key}={hydra_value(value)}"
