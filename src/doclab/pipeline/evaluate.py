@@ -35,6 +35,7 @@ from doclab.plots import evaluate as plots
 
 WORST_IMAGES = 8
 NO_TEST_SPLIT = "no test split"
+NO_SUBMISSION = "no_test_split.txt"
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,15 @@ def _write_no_classification(paths: EvaluatePaths) -> None:
 
 def _write_no_test_split(paths: EvaluatePaths) -> dict[str, str]:
     """A data set without a test split (`data.split.test: 0`, a split file without "test"): nothing to
-    score; every output is written without rows and metrics/evaluate.json is the NO_TEST_SPLIT marker."""
+    score; every output is written without rows, the submission folder holds only NO_SUBMISSION and
+    metrics/evaluate.json is the NO_TEST_SPLIT marker."""
     marker = {"status": NO_TEST_SPLIT}
     paths.plots.mkdir(parents=True, exist_ok=True)
     with staged_outputs():
         _write_no_detection(paths)
         _write_no_classification(paths)
+        # DVC needs the submission folder: it holds this note instead of the CSVs
+        atomic_write_text(paths.submission / NO_SUBMISSION, f"{NO_TEST_SPLIT}: nothing to submit\n")
         atomic_write_json(paths.metrics, marker)
     return marker
 
