@@ -153,3 +153,4 @@ def test_evaluate_without_a_test_split_writes_the_status_and_no_rows(tmp_path):
     for name in ("test/detection.json", "test/classification.json", "val/classification.json"):
         assert json.loads((tmp_path / "results" / name).read_text()) == [], name
     assert [p.name for p in (tmp_path / "submission").iterdir()] == ["no_test_split.txt"]  # a DVC output: it exists
+    assert [p.name for p in (tmp_path / "plots/png").iterdir()] == ["no_test_split.png"]  # likewise

@@ -87,3 +87,23 @@ def test_detection_only_then_classification_only_sources_run_every_stage(tmp_pat
     gone = {key: change for key, change in diff["metrics/evaluate.json"].items() if key.startswith("detect.")}
     assert gone and all(change["new"] is None for change in gone.values()), gone
     assert diff["metrics/tune.json"]["status"]["new"] == "no detection data"
+
+
+def test_a_split_file_without_test_runs_every_stage_and_says_no_test_split(tmp_path):
+    """A receipt set shipped as train + val (its test part held out, as ../shared's sroie_trainval): every
+    stage runs, evaluate writes the "no test split" status, the val figures (per size too) are in tune.json."""
+    repo = make_repo(tmp_path / "repo", PROFILE)
+    build_dataset(repo / "data", n_images=12)
+    names = sorted(p.name for p in (repo / RAW / "images").iterdir())
+    (repo / RAW / "splits.json").write_text(json.dumps({"train": names[:9], "val": names[9:]}))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["sources"] = [DETECTION_ONLY]
+    params["data"]["split"]["file"] = f"{RAW}/splits.json"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert ran_stages(dvc("repro", cwd=repo)) == STAGES
+    assert json.loads((repo / "metrics/evaluate.json").read_text()) == {"status": "no test split"}
+    assert json.loads((repo / "results/test/detection.json").read_text()) == []
+    assert (repo / "models/submission/no_test_split.txt").is_file()
+    tune = json.loads((repo / "metrics/tune.json").read_text())
+    assert sum(group["images"] for group in tune["by_size"].values()) == 3
+    assert len(list((repo / "plots/tune/worst").glob("*.png"))) == 3

@@ -31,6 +31,7 @@ from doclab.detection.evaluation import DetectionResult, evaluate_detection
 from doclab.detection.model_file import load_postprocess, no_detection_data
 from doclab.detection.submission import submission_rows
 from doclab.io import atomic_write_json, atomic_write_text, read_json, staged_outputs
+from doclab.pipeline.no_data import write_status_png
 from doclab.plots import evaluate as plots
 
 WORST_IMAGES = 8
@@ -126,15 +127,16 @@ def _write_no_classification(paths: EvaluatePaths) -> None:
 
 def _write_no_test_split(paths: EvaluatePaths) -> dict[str, str]:
     """A data set without a test split (`data.split.test: 0`, a split file without "test"): nothing to
-    score; every output is written without rows, the submission folder holds only NO_SUBMISSION and
-    metrics/evaluate.json is the NO_TEST_SPLIT marker."""
+    score; every output is written without rows, the submission folder holds only NO_SUBMISSION, the
+    figures folder one status PNG, and metrics/evaluate.json is the NO_TEST_SPLIT marker."""
     marker = {"status": NO_TEST_SPLIT}
     paths.plots.mkdir(parents=True, exist_ok=True)
     with staged_outputs():
         _write_no_detection(paths)
         _write_no_classification(paths)
-        # DVC needs the submission folder: it holds this note instead of the CSVs
+        # DVC needs both folders: the submission holds this note instead of the CSVs, the figures one status PNG
         atomic_write_text(paths.submission / NO_SUBMISSION, f"{NO_TEST_SPLIT}: nothing to submit\n")
+        write_status_png(paths.plots / "png" / "no_test_split.png", NO_TEST_SPLIT)
         atomic_write_json(paths.metrics, marker)
     return marker
 
