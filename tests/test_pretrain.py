@@ -12,7 +12,6 @@ import pytest
 import torch
 from dvc_repo import TINY_PROFILE, dvc, make_repo, ran_stages
 
-
 pytestmark = pytest.mark.slow
 
 PROFILE = {**TINY_PROFILE, "pretrain.synthetic.num_images": 12, "pretrain.synthetic.long_side": 512,
