@@ -1,6 +1,6 @@
 """Benchmark: peak memory and time of the preprocess stage on 4961x7016 receipt scans, beside 1000 px photos.
 
-    uv run python tests/benchmarks/bench_large_scans.py [--images 12] [--workers 2]
+    uv run python tests/benchmarks/memory_large_scans.py [--images 12] [--workers 2]
 
 SROIE's 81 largest originals are 4961x7016 A4 scans; ../shared/data keeps them at 905x1280, so this
 writes its own: each scan is a SROIE receipt (or, without ../shared/data, a synthetic one) pasted
