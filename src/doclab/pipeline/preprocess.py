@@ -9,8 +9,6 @@ import os
 import signal
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -59,17 +57,9 @@ def _run_workers(items: list[Item], settings: WorkerSettings, workers: int) -> l
     work = functools.partial(process_item, settings=settings)
     if workers == 1 or len(items) < 4:
         return [work(item) for item in tqdm(items, desc="preprocess", unit="img")]
-    # spawn, not fork: torch/OpenCV thread pools in a forked child can deadlock. An executor, not
-    # multiprocessing.Pool: when a worker dies (seen once at start-up, cause unknown) Pool.imap waits
-    # forever for its chunk, while the executor raises BrokenProcessPool; the work is deterministic, so it
-    # is then redone in this process.
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_quiet_worker) as pool:
-            return list(tqdm(pool.map(work, items, chunksize=4), total=len(items), desc="preprocess", unit="img"))
-    except BrokenProcessPool:
-        print("preprocess: a worker process died; processing the images in this process instead", file=sys.stderr)
-        return [work(item) for item in tqdm(items, desc="preprocess", unit="img")]
+    # spawn, not fork: torch/OpenCV thread pools in a forked child can deadlock.
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_quiet_worker) as pool:
+        return list(tqdm(pool.imap(work, items, chunksize=4), total=len(items), desc="preprocess", unit="img"))
 
 
 def _fail_on_problems(problems: list[Rejection]) -> None:
