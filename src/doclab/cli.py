@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 from doclab.config import ConfigError, load_params
 from doclab.errors import exit_on_error
+from doclab.experiments.profile import run_profile
 
 
 def _check_params(args: argparse.Namespace) -> int:
@@ -26,20 +25,6 @@ def _check_params(args: argparse.Namespace) -> int:
     print(f"{args.params}: ok (model={params.model}, image_size={params.image_size}, "
           f"batch_size={params.batch_size}, data.source={params.data.source})")
     return 0
-
-
-def _profile(args: argparse.Namespace) -> int:
-    from doclab.config import read_yaml
-    from doclab.experiments.profile import apply_profile, read_profile, set_arguments
-
-    profile = read_profile(args.profile)
-    load_params(args.params)  # the file itself first: its errors name it
-    apply_profile(read_yaml(Path(args.params).read_text(encoding="utf-8")), profile, str(args.profile))
-    arguments = set_arguments(profile, args.command)
-    if not args.command:
-        print(" ".join(shlex.quote(argument) for argument in arguments))
-        return 0
-    return subprocess.call([*args.command, *arguments])
 
 
 def _eval_det(args: argparse.Namespace) -> int:
@@ -236,6 +221,14 @@ def _add_import(commands: argparse._SubParsersAction) -> None:
     command.set_defaults(handler=_import)
 
 
+def _add_profile(commands: argparse._SubParsersAction) -> None:
+    profile = commands.add_parser("profile", help="run `dvc exp run` with profiles/*.yaml as -S arguments")
+    profile.add_argument("profile", type=Path, help="YAML of dotted params keys -> values")
+    profile.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file it modifies")
+    profile.add_argument("command", nargs=argparse.REMAINDER, help="e.g. dvc exp run -n receipts (its -S values win)")
+    profile.set_defaults(handler=lambda args: run_profile(args.profile, args.params, args.command))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doclab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -243,14 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-params", help="validate params.yaml and print a one-line summary")
     check.add_argument("params", nargs="?", default="params.yaml")
     check.set_defaults(handler=_check_params)
-
-    profile = commands.add_parser("profile", help="run `dvc exp run` with a params profile (profiles/*.yaml) as -S "
-                                  "arguments, checked against params.yaml first")
-    profile.add_argument("profile", type=Path, help="YAML of dotted params keys -> values")
-    profile.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file it modifies")
-    profile.add_argument("command", nargs=argparse.REMAINDER, help="a command to run with the -S arguments appended, "
-                         "e.g. dvc exp run -n receipts (its own -S values win); without one, print them (shell-quoted)")
-    profile.set_defaults(handler=_profile)
 
     evaluate = commands.add_parser("eval-det", help="score detections (UFO JSON) with CLEval and IoU H-mean")
     evaluate.add_argument("gt", help="ground-truth UFO JSON")
@@ -294,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     run.set_defaults(handler=_predict)
+    _add_profile(commands)
     _add_sweep(commands)
     _add_import(commands)
 

@@ -117,11 +117,11 @@ class PretrainParams:
             raise ConfigError(f"{prefix}.train.init_from: got {self.train.init_from!r}, expected '' (pretraining "
                               "starts from the backbone; fine-tuning starts from pretraining)")
 
-    def data(self, split_file: str = "") -> DataParams:
+    def data(self) -> DataParams:
         """The pretraining data as a `data` section (no test split: pretraining only picks an epoch)."""
         return DataParams(source="synthetic" if self.source == "none" else self.source, on_bad=self.on_bad,
                           synthetic=self.synthetic, sources=self.sources,
-                          split=SplitParams(val=self.val, test=0.0, file=split_file))
+                          split=SplitParams(val=self.val, test=0.0))
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import copy
+import shlex
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from doclab.config import ConfigError, Params, build, read_yaml
-from doclab.experiments.sweep.space import override
+from doclab.config import ConfigError, Params, build, load_params, read_yaml
 
 
 def read_profile(path: str | Path) -> dict[str, object]:
@@ -61,9 +62,30 @@ def set_arguments(profile: dict[str, object], given: Sequence[str] = ()) -> list
         given: the rest of the command line: keys it already sets with -S/--set-param are left out,
             so a value given by hand wins over the profile's.
     """
+    from doclab.experiments.sweep.space import override  # imports optuna: only when a profile is used
+
     overridden = {value.split("=", 1)[0] for flag, value in zip(given, given[1:]) if flag in ("-S", "--set-param")}
     arguments = []
     for key, value in profile.items():
         if key not in overridden:
             arguments += ["-S", override(key, value)]
     return arguments
+
+
+def run_profile(profile_path: str | Path, params_path: str | Path, command: Sequence[str]) -> int:
+    """`doclab profile`: check the profile against the params file, then run `command` with its -S
+    arguments appended (its own -S values win), or print them shell-quoted when there is no command.
+
+    Returns:
+        The command's exit status (0 when printing).
+    Raises:
+        ConfigError: a bad params file or profile (one line naming the file and the key).
+    """
+    profile = read_profile(profile_path)
+    load_params(params_path)  # the file itself first: its errors name it
+    apply_profile(read_yaml(Path(params_path).read_text(encoding="utf-8")), profile, str(profile_path))
+    arguments = set_arguments(profile, command)
+    if not command:
+        print(" ".join(shlex.quote(argument) for argument in arguments))
+        return 0
+    return subprocess.call([*command, *arguments])
