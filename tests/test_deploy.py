@@ -12,13 +12,14 @@ import torch
 from doclab.classification.data import apply_view
 from doclab.classification.data import build_eval_transform as classifier_transform
 from doclab.classification.ensemble.apply import StackingModel, stacking_probs
-from doclab.config import Params
+from doclab.config import InputParams, Params
 from doclab.data.records import DataError
 from doclab.deploy.manifest import DeployManifest, DetectorSpec, manifest_json, read_manifest
 from doclab.deploy.preprocess import input_batch, tta_view
 from doclab.deploy.runtime import open_session
 from doclab.detection.augment import apply_transform
 from doclab.detection.augment import build_eval_transform as detector_transform
+from doclab.detection.dataset import pad_images
 from doclab.detection.model import build_detector
 from doclab.engine.loading import normalise
 from doclab.engine.onnx_export import onnx_bytes
@@ -34,12 +35,27 @@ def _images(seed: int = 0) -> list[np.ndarray]:
 
 def test_detector_input_equals_the_detector_eval_transform_bit_for_bit():
     images = _images()
-    batch, scales = input_batch(images, detector_input(128))
+    batch, scales = input_batch(images, detector_input(128, InputParams()))
     transform = detector_transform(128)
     for index, image in enumerate(images):
         expected = normalise(apply_transform(transform, image, [], [])[0]).numpy()
         assert np.array_equal(batch[index], expected), SIZES[index]
         assert scales[index] == pytest.approx(128 / max(image.shape[:2]))
+
+
+def test_short_side_input_equals_the_short_side_eval_transform_padded_to_the_batch():
+    rule = InputParams(resize="short_side", max_side=400)
+    images = _images(4)
+    batch, scales = input_batch(images, detector_input(128, rule))
+    transform = detector_transform(128, rule)
+    expected = pad_images([normalise(apply_transform(transform, image, [], [])[0]) for image in images]).numpy()
+    # the tallest input is (5, 3) at 128 / 3: 213 -> 224 rows; the widest (37, 511), capped at 400 -> 416 columns
+    assert batch.shape[2:] == (224, 416)
+    assert np.array_equal(batch, expected)
+    for (height, width), scale in zip(SIZES, scales):
+        assert scale == pytest.approx(min(128 / min(height, width), 400 / max(height, width)))
+        assert min(round(height * scale), round(width * scale)) == 128 or max(round(height * scale),
+                                                                             round(width * scale)) == 400
 
 
 def test_classifier_input_equals_the_classifier_eval_transform_bit_for_bit():
@@ -67,7 +83,7 @@ def test_stacking_without_scipy_equals_scipy_log_softmax():
 
 
 def _manifest() -> DeployManifest:
-    return DeployManifest(DetectorSpec("detector.onnx", detector_input(128), Params().postprocess), None)
+    return DeployManifest(DetectorSpec("detector.onnx", detector_input(128, InputParams()), Params().postprocess), None)
 
 
 def test_manifest_round_trips_and_names_what_is_wrong(tmp_path):

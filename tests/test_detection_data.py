@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from doclab.config import AugmentParams, ConfigError, build
+from doclab.config import AugmentParams, ConfigError, InputParams, build
 from doclab.data.records import DataError
 from doclab.detection.augment import (
     TextSafeCrop,
@@ -183,6 +183,44 @@ def test_eval_sample_has_targets_and_metadata(processed):
     word = pages["a.jpg"][1][0] * 0.4  # the don't-care word is masked, not a positive
     x0, y0, x1, y1 = np.round(word[[0, 2]].ravel()).astype(int)
     assert mask[y0:y1, x0:x1].max() == 0 and prob[y0:y1, x0:x1].max() == 0
+
+
+SHORT = InputParams(resize="short_side", max_side=480)
+
+
+def test_short_side_eval_samples_keep_their_aspect_and_batches_pad_to_the_largest(processed):
+    root, pages = processed
+    targets = {**TARGETS, "input": {"resize": "short_side", "max_side": 480}}
+    dataset = DetectionDataset(root, "train", 160, build_eval_transform(160, SHORT), targets)
+    # a.jpg 400x300: short side 300 -> 160 (scale 0.533, 213x160 -> 224x160 input);
+    # b.jpg 300x500: 160 / 300 would make the long side 267, under the cap: 160x267 -> 160x288
+    assert dataset.eval_shapes() == [(160, 224), (288, 160)]
+    first, second = dataset[0], dataset[1]
+    assert first["image"].shape == (3, 160, 224) and first["prob_map"].shape == (160, 224)
+    assert first["scale"] == pytest.approx(160 / 300) and second["scale"] == pytest.approx(160 / 300)
+    word = pages["b.jpg"][1][3] * second["scale"]  # a word's centre is text in the map
+    x, y = np.round(word.mean(axis=0)).astype(int)
+    assert second["prob_map"][y, x] == 1.0
+    batch = collate_detection([first, second])
+    assert batch["image"].shape == (2, 3, 288, 224) and batch["prob_map"].shape == (2, 288, 224)
+    assert torch.equal(batch["image"][1, :, :288, :160], second["image"])
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(batch["image"][1, :, :, 160:].mean((1, 2)), -mean / std, atol=1e-5)  # a black pixel's value
+    assert batch["prob_mask"][0, 160:].sum() == 0
+
+
+def test_short_side_training_crops_are_square_and_on_text():
+    image, polygons = _page(300, 900, 12, 2)
+    transform = build_train_transform(replace(NOTHING, crop_p=1.0), 160, SHORT)
+    scale = min(160 / 300, 480 / 900)  # the cap binds: 900 * 160 / 300 = 480
+    for seed in range(6):
+        reseed(transform, seed)
+        out, moved, ignore = apply_transform(transform, image, polygons, [False] * len(polygons))
+        assert out.shape == (160, 160, 3) and 0 < len(moved) < len(polygons)  # a crop of the scaled page
+        kept = [p for p, skip in zip(moved, ignore) if not skip]
+        assert kept and all(_mean_inside(out, p) < 60 for p in kept)
+        sides = [np.ptp(p[:, 1]) for p in kept]
+        assert np.allclose(sides, np.ptp(polygons[0][:, 1]) * scale, atol=1.0)  # words keep the rule's scale
 
 
 def test_ground_truth_and_empty_split(processed):

@@ -152,9 +152,9 @@ def spilled_copy(cache: MapCache, storage) -> MapCache:
 
 def test_spilled_cache_gives_the_in_memory_results_and_is_removed(rendered):
     cache, ground_truth = rendered
-    with map_storage(len(cache.maps), MAP_SIZE, cache_mb=1) as (in_ram, path):
+    with map_storage(len(cache.maps), (MAP_SIZE, MAP_SIZE), cache_mb=1) as (in_ram, path):
         assert path is None and not isinstance(in_ram, np.memmap)
-    with map_storage(len(cache.maps), MAP_SIZE, cache_mb=0) as storage:
+    with map_storage(len(cache.maps), (MAP_SIZE, MAP_SIZE), cache_mb=0) as storage:
         spilled = spilled_copy(cache, storage)
         assert isinstance(spilled.maps, np.memmap) and spilled.path.is_file()
         tune = tune_params()
@@ -168,7 +168,7 @@ def test_two_workers_give_the_one_worker_results(rendered, spill):
     cache, ground_truth = rendered
     settings = [dataclasses.replace(PostprocessParams(), **c) for c in grid_candidates(tune_params().space)]
     expected = score_all(cache, ground_truth, settings, workers=1)
-    with map_storage(len(cache.maps), MAP_SIZE, cache_mb=0 if spill else 1) as storage:
+    with map_storage(len(cache.maps), (MAP_SIZE, MAP_SIZE), cache_mb=0 if spill else 1) as storage:
         source = spilled_copy(cache, storage) if spill else cache
         assert score_all(source, ground_truth, settings, workers=2) == expected
 

@@ -18,6 +18,7 @@ from doclab.config.classification import (
 )
 from doclab.config.detection import (
     AugmentParams,
+    InputParams,
     DetectorParams,
     DetectorTrainParams,
     LossParams,
@@ -38,7 +39,7 @@ from doclab.config.schema import (
 from doclab.config.validate import ConfigError, build, to_dict
 
 __all__ = [
-    "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
+    "AugmentParams", "InputParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
     "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "ExportParams", "LossParams", "Params",
     "PostprocessParams", "PreprocessParams", "PretrainParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
     "TuneSpace", "build", "load_params", "read_yaml", "to_dict",

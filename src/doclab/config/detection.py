@@ -120,6 +120,22 @@ class PostprocessParams:
 
 
 @dataclass(frozen=True)
+class InputParams:
+    """How an image becomes the detector's input (`detector.input`), at training, tuning and inference.
+
+    Attributes:
+        resize: `long_side` fits the longest side to `image_size` and pads to a square (the whole
+            image in one S x S input); `short_side` scales the shortest side to `image_size` (capped
+            so the longest is at most `max_side`), as PP-OCR's `limit_type: min`: training takes
+            random S x S crops of it, inference the whole image padded to a multiple of 32.
+        max_side: the cap on the longest side under `short_side` (ignored by `long_side`).
+    """
+
+    resize: Literal["long_side", "short_side"] = "long_side"
+    max_side: int = _within(2000, 32, 16384)
+
+
+@dataclass(frozen=True)
 class DetectorParams:
     """DBNet model and targets (Liao et al., 2020), its loss and its training."""
 
@@ -131,6 +147,7 @@ class DetectorParams:
     thresh_min: float = _within(0.3, 0.0, 1.0)
     thresh_max: float = _within(0.7, 0.0, 1.0)
     min_text_size: float = _within(3.0, 0.0, 100.0)
+    input: InputParams = InputParams()
     loss: LossParams = LossParams()
     augment: AugmentParams = AugmentParams()
     train: DetectorTrainParams = DetectorTrainParams()

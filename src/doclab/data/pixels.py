@@ -1,7 +1,8 @@
 """Pixel arithmetic shared by training, evaluation and the torch-free deployment runtime.
 
-    resized, scale = resize_longest(image, 512, "linear")     # albumentations LongestMaxSize's sizes
-    square = pad_square(resized, 512, "top_left", 0)
+    scale = input_scale(h, w, 512, "long_side")                # or "short_side", 2000 (`detector.input`)
+    resized = resize_scaled(image, scale, "linear")            # albumentations' resize sizes
+    square = pad_to(resized, 512, 512, "top_left", 0)
     chw = normalise_chw(square, IMAGENET_MEAN, IMAGENET_STD)   # (3, S, S) float32
 
 numpy and OpenCV only: `doclab.deploy` runs these without torch, and the training loader's
@@ -19,33 +20,63 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 _INTERPOLATION = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 
 
-def resize_longest(image: np.ndarray, size: int, interpolation: str) -> tuple[np.ndarray, float]:
-    """Scale an (H, W, 3) image so its longest side is `size`; returns (image, scale).
+RESIZE_RULES = ("long_side", "short_side")
+# Under `short_side` the input sides are padded to multiples of the deepest backbone stride, so the
+# FPN's upsampled maps line up with the shallower ones.
+STRIDE = 32
 
-    Sizes are round(side * scale), at least 1, the rule albumentations' LongestMaxSize uses.
+
+def input_scale(height: int, width: int, size: int, resize: str = "long_side", max_side: int = 0) -> float:
+    """Image -> model-input scale factor of an (height, width) image under a resize rule.
+
+    Args:
+        size: S. `long_side`: the longest side becomes S. `short_side`: the shortest side becomes
+            S, unless that makes the longest exceed `max_side` (then the longest becomes `max_side`).
     """
+    if resize == "long_side":
+        return size / max(height, width)
+    if resize == "short_side":
+        return min(size / min(height, width), max_side / max(height, width))
+    raise ValueError(f"unknown resize rule {resize!r}, expected one of {RESIZE_RULES}")
+
+
+def scaled_shape(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(round(height * scale), round(width * scale)), at least 1: albumentations' resize sizes."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def input_shape(height: int, width: int, size: int, resize: str = "long_side", max_side: int = 0) -> tuple[int, int]:
+    """(H, W) of the padded model input: (S, S) under `long_side`, the resized image rounded up to
+    multiples of STRIDE under `short_side`."""
+    if resize == "long_side":
+        return size, size
+    new_height, new_width = scaled_shape(height, width, input_scale(height, width, size, resize, max_side))
+    return -(-new_height // STRIDE) * STRIDE, -(-new_width // STRIDE) * STRIDE
+
+
+def resize_scaled(image: np.ndarray, scale: float, interpolation: str) -> np.ndarray:
+    """An (H, W, 3) image resized by `scale` to `scaled_shape` (itself when the size does not change)."""
     height, width = image.shape[:2]
-    scale = size / max(height, width)
-    new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
+    new_height, new_width = scaled_shape(height, width, scale)
     if (new_height, new_width) == (height, width):
-        return image, scale
-    return cv2.resize(image, (new_width, new_height), interpolation=_INTERPOLATION[interpolation]), scale
+        return image
+    return cv2.resize(image, (new_width, new_height), interpolation=_INTERPOLATION[interpolation])
 
 
-def pad_square(image: np.ndarray, size: int, position: str, fill: int) -> np.ndarray:
-    """Pad an (h, w, 3) image with h, w <= size to (size, size, 3): bottom-right or evenly around."""
-    height, width = image.shape[:2]
+def pad_to(image: np.ndarray, height: int, width: int, position: str, fill: int) -> np.ndarray:
+    """Pad an (h, w, 3) image with h <= height, w <= width to (height, width, 3): bottom-right or evenly around."""
+    rows, cols = image.shape[:2]
     if position == "top_left":
         top, left = 0, 0
     else:  # centre: the odd pixel goes to the bottom / right, as PadIfNeeded's "center"
-        top, left = (size - height) // 2, (size - width) // 2
-    out = np.full((size, size, image.shape[2]), fill, dtype=image.dtype)
-    out[top:top + height, left:left + width] = image
+        top, left = (height - rows) // 2, (width - cols) // 2
+    out = np.full((height, width, image.shape[2]), fill, dtype=image.dtype)
+    out[top:top + rows, left:left + cols] = image
     return out
 
 
 def normalise_chw(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """(S, S, 3) uint8 -> (3, S, S) float32 (pixel / 255 - mean) / std, computed as one multiply-add per plane."""
+    """(H, W, 3) uint8 -> (3, H, W) float32 (pixel / 255 - mean) / std, computed as one multiply-add per plane."""
     # float32 scalar arithmetic throughout, so the result is bit-identical to the training loader's.
     mean32, std32 = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     out = np.empty((3, *image.shape[:2]), np.float32)

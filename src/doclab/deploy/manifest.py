@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from doclab.config import ConfigError, PostprocessParams, build
+from doclab.data.pixels import RESIZE_RULES
 from doclab.data.records import DataError
 from doclab.io import read_json
 
@@ -28,11 +29,13 @@ INTERPOLATIONS = ("linear", "area")
 
 @dataclass(frozen=True)
 class ImageInput:
-    """How an (H, W, 3) uint8 RGB image becomes a (3, size, size) float32 model input.
+    """How an (H, W, 3) uint8 RGB image becomes a (3, H', W') float32 model input.
 
-    The longest side is scaled to `size` (aspect kept, sizes rounded), the rest is padded with
-    `fill` at the bottom and right (`top_left`) or evenly around (`centre`), then each channel
-    becomes (pixel / 255 - mean) / std.
+    `resize` `long_side`: the longest side is scaled to `size` (aspect kept, sizes rounded) and
+    the input is size x size; `short_side`: the shortest side is scaled to `size`, capped so the
+    longest is at most `max_side`, and the input sides are multiples of 32 (`data.pixels`). The
+    rest is padded with `fill` at the bottom and right (`top_left`) or evenly around (`centre`),
+    then each channel becomes (pixel / 255 - mean) / std. A batch is padded to its largest input.
     """
 
     size: int
@@ -41,11 +44,16 @@ class ImageInput:
     fill: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    resize: str = "long_side"
+    max_side: int = 0
 
     def check(self, where: str) -> None:
         if self.size < 1 or self.interpolation not in INTERPOLATIONS or self.pad not in PAD_POSITIONS:
             raise DataError(f"{where}: got size {self.size}, interpolation {self.interpolation!r}, pad {self.pad!r}; "
                             f"expected size >= 1, interpolation in {INTERPOLATIONS}, pad in {PAD_POSITIONS}")
+        if self.resize not in RESIZE_RULES or (self.resize == "short_side" and self.max_side < 1):
+            raise DataError(f"{where}: got resize {self.resize!r}, max_side {self.max_side}; expected resize in "
+                            f"{RESIZE_RULES} and max_side >= 1 with short_side")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise DataError(f"{where}: mean and std need 3 values each, std > 0 (got {self.mean}, {self.std})")
 
@@ -95,7 +103,8 @@ def _image_input(raw: dict, where: str) -> ImageInput:
     try:
         spec = ImageInput(size=int(raw["size"]), interpolation=str(raw["interpolation"]), pad=str(raw["pad"]),
                           fill=int(raw["fill"]), mean=tuple(float(v) for v in raw["mean"]),
-                          std=tuple(float(v) for v in raw["std"]))
+                          std=tuple(float(v) for v in raw["std"]), resize=str(raw.get("resize", "long_side")),
+                          max_side=int(raw.get("max_side", 0)))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{where}: malformed input spec ({type(exc).__name__}: {exc})") from None
     spec.check(where)

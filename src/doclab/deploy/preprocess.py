@@ -1,6 +1,6 @@
 """Images -> model inputs with numpy and OpenCV, as an `ImageInput` of the deploy manifest says.
 
-    batch, scales = input_batch(images, spec)      # (B, 3, S, S) float32, per-image scale
+    batch, scales = input_batch(images, spec)      # (B, 3, H, W) float32, per-image scale
     views = tta_view(batch, "rot90")                # the classifier's test-time views
 
 These reproduce the evaluation transforms the models were trained and validated with
@@ -13,17 +13,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from doclab.data.pixels import normalise_chw, pad_square, resize_longest
+from doclab.data.pixels import input_scale, input_shape, normalise_chw, pad_to, resize_scaled
 from doclab.deploy.manifest import ImageInput
 
 
 def input_batch(images: Sequence[np.ndarray], spec: ImageInput) -> tuple[np.ndarray, list[float]]:
-    """(H, W, 3) uint8 RGB images -> ((B, 3, S, S) float32 inputs, per image the original -> input scale)."""
-    batch, scales = np.empty((len(images), 3, spec.size, spec.size), np.float32), []
-    for index, image in enumerate(images):
-        resized, scale = resize_longest(image, spec.size, spec.interpolation)
-        batch[index] = normalise_chw(pad_square(resized, spec.size, spec.pad, spec.fill), spec.mean, spec.std)
-        scales.append(scale)
+    """(H, W, 3) uint8 RGB images -> ((B, 3, H', W') float32 inputs, per image the original -> input scale).
+
+    (H', W') is the largest of the images' input shapes ((size, size) under `long_side`).
+    """
+    scales = [input_scale(*image.shape[:2], spec.size, spec.resize, spec.max_side) for image in images]
+    shapes = [input_shape(*image.shape[:2], spec.size, spec.resize, spec.max_side) for image in images]
+    height, width = max(h for h, _ in shapes), max(w for _, w in shapes)
+    batch = np.empty((len(images), 3, height, width), np.float32)
+    for index, (image, scale) in enumerate(zip(images, scales)):
+        resized = resize_scaled(image, scale, spec.interpolation)
+        batch[index] = normalise_chw(pad_to(resized, height, width, spec.pad, spec.fill), spec.mean, spec.std)
     return batch, scales
 
 

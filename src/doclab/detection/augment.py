@@ -2,9 +2,11 @@
 
 All polygons of an image travel as ONE flat keypoint list plus a per-point polygon
 index (`poly_index`), so every spatial transform moves them exactly as it moves the
-pixels; `apply_transform` regroups them afterwards. Both pipelines end with
-LongestMaxSize + top-left PadIfNeeded, so content coordinates are simply
-`original * scale` with `scale = image_size / max(height, width)` (eval transform).
+pixels; `apply_transform` regroups them afterwards. The input rule (`detector.input`) decides
+the size: under `long_side` both pipelines end with LongestMaxSize + top-left PadIfNeeded to
+S x S; under `short_side` the image is scaled by `data.pixels.input_scale`, training takes a
+random S x S crop and evaluation pads the whole image to multiples of 32. Either way content
+coordinates are simply `original * scale` with `scale = input_scale(...)` (eval transform).
 
 A valid-pixel mask rides along as well: it marks where real image pixels ended up
 (not rotation corners, not padding), which is how polygons pushed partly off the
@@ -18,8 +20,10 @@ from typing import Any
 import albumentations as A
 import cv2
 import numpy as np
+from albumentations.augmentations.geometric.resize import MaxSizeTransform
 
-from doclab.config import AugmentParams
+from doclab.config import AugmentParams, InputParams
+from doclab.data.pixels import STRIDE, input_scale
 
 # A polygon that keeps less than this fraction of its area on real pixels was cut by
 # the crop window, a rotation corner or a zoom; its remaining part is unreliable text.
@@ -108,6 +112,26 @@ def _pick_span(free: np.ndarray, min_length: float, rng: np.random.Generator) ->
     return start, end
 
 
+class RuleResize(MaxSizeTransform):
+    """Resize by `data.pixels.input_scale` (aspect kept, sizes rounded as LongestMaxSize rounds them).
+
+    Args:
+        size: S, the side the rule scales to.
+        rule: the input rule (resize, max_side).
+    """
+
+    def __init__(self, size: int, rule: InputParams):
+        super().__init__(max_size=size, interpolation=cv2.INTER_LINEAR, p=1.0)
+        self.rule = rule
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("max_size", "rule")
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        height, width = params["shape"][:2]
+        return {"scale": input_scale(height, width, self.max_size, self.rule.resize, self.rule.max_side)}
+
+
 def _keypoint_params() -> A.KeypointParams:
     # remove_invisible=False: dropping points would break polygons; cut ones are judged later.
     return A.KeypointParams(format="xy", label_fields=["poly_index"], remove_invisible=False)
@@ -125,26 +149,8 @@ def _resize_and_pad(image_size: int, pixel: Sequence[A.BasicTransform] = ()) -> 
     ]
 
 
-def build_train_transform(aug: AugmentParams, image_size: int) -> A.Compose:
-    """Training pipeline: text-safe crop, rotate, affine, perspective, resize, pixel noise, pad.
-
-    Args:
-        aug: augmentation knobs.
-        image_size: output side S; the image is (S, S, 3) uint8, content at the top-left.
-    Returns:
-        A Compose taking `image`, `mask`, `keypoints` (K, 2) and `poly_index` (K,); call it
-        through `apply_transform`.
-    """
-    border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": 0}
-    spatial = [
-        TextSafeCrop(min_area=aug.crop_min_area, p=aug.crop_p),
-        A.Rotate(limit=aug.rotate_limit, p=aug.rotate_p, **border),
-        A.Affine(scale=(aug.scale_min, aug.scale_max), shear=(-aug.shear_limit, aug.shear_limit), keep_ratio=True,
-                 p=aug.affine_p, **border),
-        A.Perspective(scale=(aug.perspective_min, aug.perspective_max), keep_size=True, p=aug.perspective_p,
-                      **border),
-    ]
-    pixel = [
+def _pixel_transforms(aug: AugmentParams) -> list[A.BasicTransform]:
+    return [
         A.RandomBrightnessContrast(brightness_limit=aug.brightness, contrast_limit=aug.contrast,
                                    p=aug.brightness_contrast_p),
         A.CLAHE(p=aug.clahe_p),
@@ -153,12 +159,56 @@ def build_train_transform(aug: AugmentParams, image_size: int) -> A.Compose:
         A.OneOf([A.Blur(blur_limit=(3, aug.blur_limit)), A.MotionBlur(blur_limit=(3, aug.blur_limit))],
                 p=aug.blur_p),
     ]
-    return A.Compose([*spatial, *_resize_and_pad(image_size, pixel)], keypoint_params=_keypoint_params())
 
 
-def build_eval_transform(image_size: int) -> A.Compose:
-    """Deterministic pipeline: LongestMaxSize(S) + top-left pad to (S, S); points scale by S / max(h, w)."""
-    return A.Compose(_resize_and_pad(image_size), keypoint_params=_keypoint_params())
+def _warps(aug: AugmentParams) -> list[A.BasicTransform]:
+    border = {"border_mode": cv2.BORDER_CONSTANT, "fill": 0, "fill_mask": 0}
+    return [
+        A.Rotate(limit=aug.rotate_limit, p=aug.rotate_p, **border),
+        A.Affine(scale=(aug.scale_min, aug.scale_max), shear=(-aug.shear_limit, aug.shear_limit), keep_ratio=True,
+                 p=aug.affine_p, **border),
+        A.Perspective(scale=(aug.perspective_min, aug.perspective_max), keep_size=True, p=aug.perspective_p,
+                      **border),
+    ]
+
+
+def build_train_transform(aug: AugmentParams, image_size: int, rule: InputParams = InputParams()) -> A.Compose:
+    """Training pipeline: the input rule's resize, warps, pixel noise, and an S x S output.
+
+    `long_side`: text-safe crop, warps, LongestMaxSize(S), pixel noise, pad to S x S.
+    `short_side`: resize by the rule, warps, pixel noise, pad to at least S, random S x S crop
+    (words the crop cuts become don't-care, see `apply_transform`); `crop_p` is not used.
+
+    Args:
+        aug: augmentation knobs.
+        image_size: output side S; the image is (S, S, 3) uint8, content at the top-left.
+        rule: `detector.input`.
+    Returns:
+        A Compose taking `image`, `mask`, `keypoints` (K, 2) and `poly_index` (K,); call it
+        through `apply_transform`.
+    """
+    if rule.resize == "long_side":
+        steps = [TextSafeCrop(min_area=aug.crop_min_area, p=aug.crop_p), *_warps(aug),
+                 *_resize_and_pad(image_size, _pixel_transforms(aug))]
+    else:
+        steps = [RuleResize(image_size, rule), *_warps(aug), *_pixel_transforms(aug),
+                 A.PadIfNeeded(image_size, image_size, position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0,
+                               fill_mask=0),
+                 A.RandomCrop(image_size, image_size)]
+    return A.Compose(steps, keypoint_params=_keypoint_params())
+
+
+def build_eval_transform(image_size: int, rule: InputParams = InputParams()) -> A.Compose:
+    """Deterministic pipeline; points scale by `data.pixels.input_scale(h, w, S, rule...)`.
+
+    `long_side`: LongestMaxSize(S) + top-left pad to (S, S). `short_side`: the rule's resize +
+    top-left pad to multiples of 32 (`data.pixels.input_shape`).
+    """
+    if rule.resize == "long_side":
+        return A.Compose(_resize_and_pad(image_size), keypoint_params=_keypoint_params())
+    pad = A.PadIfNeeded(min_height=None, min_width=None, pad_height_divisor=STRIDE, pad_width_divisor=STRIDE,
+                        position="top_left", border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0)
+    return A.Compose([RuleResize(image_size, rule), pad], keypoint_params=_keypoint_params())
 
 
 def apply_transform(transform: A.Compose, image: np.ndarray, polygons: Sequence[np.ndarray],

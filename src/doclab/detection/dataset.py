@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from doclab.config import InputParams
 from doclab.data.formats.ufo import load_json, read_ufo
+from doclab.data.pixels import input_scale, input_shape
 from doclab.data.records import DataError
 from doclab.detection.augment import apply_transform
 from doclab.detection.targets import make_db_targets
@@ -72,6 +74,14 @@ def _target_kwargs(params: Any) -> dict[str, float]:
     return {name: float(get(name)) for name in TARGET_KEYS}
 
 
+def _input_rule(params: Any) -> InputParams:
+    """`detector.input` of a mapping or an object (DetectorParams); the default when absent."""
+    rule = params.get("input") if isinstance(params, Mapping) else getattr(params, "input", None)
+    if isinstance(rule, Mapping):
+        return InputParams(**rule)
+    return rule or InputParams()
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; DataError naming the file if it cannot be decoded."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -89,7 +99,7 @@ class DetectionDataset(Dataset):
         image_size: S, the side of the square output (the transform's output size).
         transform: `build_train_transform(...)` or `build_eval_transform(S)`.
         target_params: mapping or object with shrink_ratio, thresh_min, thresh_max,
-            min_text_size (e.g. `params.detector`).
+            min_text_size and optionally the input rule `input` (e.g. `params.detector`).
     Raises:
         ValueError: unknown split. DataError: no detection images in it.
     """
@@ -100,9 +110,22 @@ class DetectionDataset(Dataset):
         self.image_size = image_size
         self.transform = transform
         self.target_kwargs = _target_kwargs(target_params)
+        self.rule = _input_rule(target_params)
         selected = _split_annotations(self.root, split)
         self.keys = list(selected)
+        self.sizes = [size for size, _ in selected.values()]
         self.words = [words for _, words in selected.values()]
+
+    def _input_shape(self, height: int, width: int) -> tuple[int, int]:
+        return input_shape(height, width, self.image_size, self.rule.resize, self.rule.max_side)
+
+    def eval_shapes(self) -> list[tuple[int, int]]:
+        """(H, W) of each image's eval-transform input, in order (from annotations.json's sizes)."""
+        shapes = []
+        for key, size in zip(self.keys, self.sizes):
+            width, height = size if size else read_rgb(self.root / "images" / key).shape[1::-1]
+            shapes.append(self._input_shape(height, width))
+        return shapes
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -113,10 +136,11 @@ class DetectionDataset(Dataset):
         Args:
             item: an index, or an (index, augmentation seed) pair (see `doclab.engine.loading.split_item`).
         Returns:
-            `image` (3, S, S) float32 normalised; `prob_map`, `prob_mask`, `thresh_map`,
-            `thresh_mask` (S, S) float32; `scale` float (S / max(h, w): eval-transform
-            pixels = processed pixels * scale); `original_size` (h, w) of the processed
-            image; `key` str; `index` int.
+            `image` (3, H, W) float32 normalised; `prob_map`, `prob_mask`, `thresh_map`,
+            `thresh_mask` (H, W) float32, where (H, W) is (S, S) for training and `long_side`
+            and `data.pixels.input_shape` for `short_side` evaluation; `scale` float
+            (`data.pixels.input_scale`: eval-transform pixels = processed pixels * scale);
+            `original_size` (h, w) of the processed image; `key` str; `index` int.
         """
         index, seed = split_item(item)
         key, words = self.keys[index], self.words[index]
@@ -126,28 +150,48 @@ class DetectionDataset(Dataset):
         image, polygons, ignore = apply_transform(self.transform, image, [w.points for w in words],
                                                   [w.ignore for w in words])
         size = self.image_size
-        if image.shape[:2] != (size, size):
-            raise ValueError(f"transform returned a {image.shape[1]}x{image.shape[0]} image, expected {size}x{size} "
-                             "(build it with the same image_size as the dataset)")
-        targets = make_db_targets(polygons, ignore, size, size, **self.target_kwargs)
+        if image.shape[:2] not in ((size, size), self._input_shape(height, width)):
+            raise ValueError(f"transform returned a {image.shape[1]}x{image.shape[0]} image, expected {size}x{size} or "
+                             "the eval input shape (build it with the dataset's image_size and input rule)")
+        targets = make_db_targets(polygons, ignore, image.shape[0], image.shape[1], **self.target_kwargs)
         return {
             "image": normalise(image),
             **{name: torch.from_numpy(targets[name]) for name in MAP_KEYS},
-            "scale": size / max(height, width),
+            "scale": input_scale(height, width, size, self.rule.resize, self.rule.max_side),
             "original_size": (height, width),
             "key": key,
             "index": index,
         }
 
 
+# The value of a zero (padding) pixel after normalisation, per channel: padding a batch to its
+# largest input with it gives the same tensor as padding each image before normalising.
+_PAD_VALUE = normalise(np.zeros((1, 1, 3), np.uint8))[:, 0, 0]
+
+
+def pad_images(images: list[torch.Tensor]) -> torch.Tensor:
+    """(3, H_i, W_i) normalised images -> (B, 3, H, W), each at the top-left of the largest shape."""
+    height, width = max(image.shape[1] for image in images), max(image.shape[2] for image in images)
+    batch = _PAD_VALUE[None, :, None, None].repeat(len(images), 1, height, width)
+    for index, image in enumerate(images):
+        batch[index, :, :image.shape[1], :image.shape[2]] = image
+    return batch
+
+
 def collate_detection(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors; keep per-image metadata as plain lists.
+    """Stack tensors, padding (bottom, right) to the batch's largest input; keep metadata as lists.
 
     Returns:
-        `image` (B, 3, S, S) and the four maps (B, S, S) as tensors; `scale` list[float],
-        `original_size` list[(h, w)], `key` list[str], `index` list[int].
+        `image` (B, 3, H, W) and the four maps (B, H, W) as tensors (padding: a normalised zero
+        pixel, zero maps and masks); `scale` list[float], `original_size` list[(h, w)],
+        `key` list[str], `index` list[int].
     """
-    out: dict[str, Any] = {name: torch.stack([sample[name] for sample in batch]) for name in ("image", *MAP_KEYS)}
+    out: dict[str, Any] = {"image": pad_images([sample["image"] for sample in batch])}
+    height, width = out["image"].shape[2:]
+    for name in MAP_KEYS:
+        out[name] = torch.zeros(len(batch), height, width)
+        for index, sample in enumerate(batch):
+            out[name][index, :sample[name].shape[0], :sample[name].shape[1]] = sample[name]
     for name in ("scale", "original_size", "key", "index"):
         out[name] = [sample[name] for sample in batch]
     return out

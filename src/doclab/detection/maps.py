@@ -1,7 +1,7 @@
 """Run the detector once over a split and keep its probability maps (float16) for the search.
 
     with cache_split_maps(params, Path("data/processed"), Path("models/detector.pt")) as cache:
-        cache.maps  # (N, S, S) float16, in RAM or memory-mapped from a temp file
+        cache.maps  # (N, H, W) float16, in RAM or memory-mapped from a temp file
 
 Maps larger than `tune.cache_mb` MiB go to a memory-mapped .npy in a temp folder, removed
 when the `with` block ends, so the search never holds more than that in RAM.
@@ -36,24 +36,25 @@ MAPS_FILE = "maps.npy"
 
 
 @contextlib.contextmanager
-def map_storage(count: int, size: int, cache_mb: int) -> Iterator[tuple[np.ndarray, Path | None]]:
-    """Writable zeroed storage for `count` maps of (size, size) float16.
+def map_storage(count: int, shape: tuple[int, int], cache_mb: int) -> Iterator[tuple[np.ndarray, Path | None]]:
+    """Writable zeroed storage for `count` maps of `shape` float16.
 
     Args:
         count: N maps.
-        size: S, the map side.
+        shape: (H, W), at least every map's size ((S, S) under `long_side`; the largest input
+            shape under `short_side`, smaller maps sit at the top-left).
         cache_mb: RAM limit in MiB; larger storage is a memory-mapped .npy in a temp folder.
     Yields:
-        ((N, S, S) float16 array or `np.memmap`, path of the .npy or None when in RAM). The
+        ((N, H, W) float16 array or `np.memmap`, path of the .npy or None when in RAM). The
         temp folder is removed when the block exits.
     """
-    nbytes = count * size * size * np.dtype(np.float16).itemsize
+    nbytes = count * shape[0] * shape[1] * np.dtype(np.float16).itemsize
     if nbytes <= cache_mb * 2**20:
-        yield np.zeros((count, size, size), np.float16), None
+        yield np.zeros((count, *shape), np.float16), None
         return
     with tempfile.TemporaryDirectory(prefix="doclab-tune-") as folder:
         path = Path(folder) / MAPS_FILE
-        yield np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(count, size, size)), path
+        yield np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(count, *shape)), path
 
 
 def predict_maps(model: nn.Module, loader: DataLoader, runtime: Runtime, out: np.ndarray,
@@ -61,10 +62,10 @@ def predict_maps(model: nn.Module, loader: DataLoader, runtime: Runtime, out: np
     """Fill `out` with the model's probability maps, one forward pass per batch.
 
     Args:
-        model: the detector in eval mode on `runtime.device` ((B, 3, S, S) -> (B, 1, S, S)).
+        model: the detector in eval mode on `runtime.device` ((B, 3, H, W) -> (B, 1, H, W)).
         loader: unshuffled eval-transform batches (`collate_detection`) of N images.
         runtime: device, autocast and memory layout.
-        out: (N, S, S) float16 storage (from `map_storage`).
+        out: (N, H, W) float16 storage (from `map_storage`), at least as large as every batch.
         path: the .npy file behind `out` when it is memory-mapped.
     Returns:
         The `MapCache` over `out`.
@@ -75,7 +76,7 @@ def predict_maps(model: nn.Module, loader: DataLoader, runtime: Runtime, out: np
             with runtime.autocast():
                 probs = model(runtime.images(batch["image"]))
             stop = start + len(probs)
-            out[start:stop] = probs[:, 0].float().cpu().numpy()
+            out[start:stop, :probs.shape[2], :probs.shape[3]] = probs[:, 0].float().cpu().numpy()
             keys += batch["key"]
             scales += [float(scale) for scale in batch["scale"]]
             sizes += [(int(h), int(w)) for h, w in batch["original_size"]]
@@ -139,12 +140,14 @@ def cache_split_maps(params: Params, data_dir: Path, model_path: Path, split: st
     model, _ = load_detector(model_path, device)
     runtime.prepare_model(model)
     size = params.image_size
-    dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size), params.detector)
+    dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size, params.detector.input), params.detector)
     def make_loader(batch: int) -> DataLoader:
         return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=resolve_workers(settings.workers),
                           collate_fn=collate_detection, pin_memory=device.type == "cuda")
 
-    with map_storage(len(dataset), size, params.tune.cache_mb) as (storage, path):
+    shapes = dataset.eval_shapes()
+    shape = max(height for height, _ in shapes), max(width for _, width in shapes)
+    with map_storage(len(dataset), shape, params.tune.cache_mb) as (storage, path):
         with deterministic(device.type == "cpu"):
             cache = predict_maps_fitting(model, make_loader, _inference_batch(params.batch_size, device), runtime,
                                          storage, path)

@@ -19,7 +19,7 @@ from torch import nn
 
 from doclab.classification.data import load_labelled_splits
 from doclab.classification.predictor import EnsemblePredictor, load_ensemble_predictor
-from doclab.config import ExportParams, Params
+from doclab.config import ExportParams, InputParams, Params
 from doclab.data.images import read_image
 from doclab.data.pixels import IMAGENET_MEAN, IMAGENET_STD
 from doclab.data.records import DataError
@@ -47,9 +47,10 @@ class ParityError(DataError):
     """The exported models do not reproduce the torch models within the `export` tolerances."""
 
 
-def detector_input(image_size: int) -> ImageInput:
+def detector_input(image_size: int, rule: InputParams) -> ImageInput:
     """The detector's evaluation transform (`detection.augment.build_eval_transform`) as a manifest rule."""
-    return ImageInput(image_size, "linear", "top_left", 0, _floats(IMAGENET_MEAN), _floats(IMAGENET_STD))
+    return ImageInput(image_size, "linear", "top_left", 0, _floats(IMAGENET_MEAN), _floats(IMAGENET_STD),
+                      rule.resize, rule.max_side if rule.resize == "short_side" else 0)
 
 
 def classifier_input(image_size: int) -> ImageInput:
@@ -83,7 +84,7 @@ def export_models(detector: DetectorPredictor | None, classifier: EnsemblePredic
         size = detector.image_size
         example = torch.zeros(2, 3, size, size)
         (folder / "detector.onnx").write_bytes(onnx_bytes(detector.model.float(), example, "images", "probs", opset))
-        spec = DetectorSpec("detector.onnx", detector_input(size), detector.post)
+        spec = DetectorSpec("detector.onnx", detector_input(size, detector.rule), detector.post)
     if classifier is None:
         return DeployManifest(spec, None)
     (folder / "classifier").mkdir()

@@ -107,10 +107,10 @@ def evaluate_detector(module: nn.Module, loader: DataLoader, postprocess: Postpr
 
 
 def _datasets(params: Params, data_dir: Path) -> tuple[DetectionDataset, DetectionDataset]:
-    size = params.image_size
-    train = DetectionDataset(data_dir, "train", size, build_train_transform(params.detector.augment, size),
+    size, rule = params.image_size, params.detector.input
+    train = DetectionDataset(data_dir, "train", size, build_train_transform(params.detector.augment, size, rule),
                              params.detector)
-    val = DetectionDataset(data_dir, "val", size, build_eval_transform(size), params.detector)
+    val = DetectionDataset(data_dir, "val", size, build_eval_transform(size, rule), params.detector)
     return train, val
 
 
