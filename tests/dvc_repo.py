@@ -43,6 +43,12 @@ def dvc(*args: str, cwd: Path, check: bool = True, timeout: float | None = None)
     return run([sys.executable, "-m", "dvc", *args], cwd, check, timeout)
 
 
+def prefixed(repo: Path, script: str, prefix: str) -> None:
+    """Put `prefix` (Python code) at the top of stages/`script` in `repo` (a test's temp copy only)."""
+    path = repo / "stages" / script
+    path.write_text(prefix + path.read_text(encoding="utf-8"), encoding="utf-8")
+
+
 def set_key(tree: dict, dotted: str, value) -> None:
     """Set `a.b.c` in a nested dict (every parent must exist: the profile cannot invent keys)."""
     *parents, leaf = dotted.split(".")

@@ -128,3 +128,11 @@ def test_to_dict_round_trips():
     plain = to_dict(params)
     assert isinstance(plain["data"]["sources"], list)
     assert build(Params, yaml.safe_load(yaml.safe_dump(plain))) == params
+
+
+def test_detector_input_rule_is_checked():
+    assert error_for({"detector": {"input": {"resize": "short"}}}).startswith("detector.input.resize: got 'short'")
+    assert error_for({"image_size": 736, "detector": {"input": {"resize": "short_side", "max_side": 640}}}).startswith(
+        "detector.input.max_side: got 640, expected at least image_size (736) with resize short_side")
+    rule = build(Params, {"detector": {"input": {"resize": "short_side"}}}).detector.input
+    assert (rule.resize, rule.max_side) == ("short_side", 2000)

@@ -90,11 +90,22 @@ def test_manifest_round_trips_and_names_what_is_wrong(tmp_path):
     path = tmp_path / "deploy.json"
     path.write_text(json.dumps(manifest_json(_manifest())))
     assert read_manifest(path) == _manifest()
+    short = DeployManifest(DetectorSpec("detector.onnx", detector_input(736, InputParams("short_side", 2000)),
+                                        Params().postprocess), None)
+    path.write_text(json.dumps(manifest_json(short)))
+    assert read_manifest(path) == short and read_manifest(path).detector.input.max_side == 2000
     raw = manifest_json(_manifest())
+    older = json.loads(json.dumps(raw))  # written before the input rule existed: the long-side rule
+    for key in ("resize", "max_side"):
+        older["detector"]["input"].pop(key)
+    path.write_text(json.dumps(older))
+    assert read_manifest(path) == _manifest()
     for change, message in [
         (lambda m: m.update(format="other"), "not a doclab deploy manifest (format 'other'"),
         (lambda m: m["detector"]["input"].update(pad="middle"), "detector.input: got size 128"),
         (lambda m: m["detector"]["input"].pop("mean"), "detector.input: malformed input spec (KeyError"),
+        (lambda m: m["detector"]["input"].update(resize="short_side"), "expected resize in ('long_side', 'short_side') "
+                                                                       "and max_side >= 1 with short_side"),
         (lambda m: m["detector"]["postprocess"].update(thresh=7), "thresh"),
         (lambda m: m.pop("detector"), "missing or wrong key 'detector'"),
     ]:

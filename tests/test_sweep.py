@@ -1,5 +1,5 @@
 """`doclab sweep`: the space file, the median pruning rule and its training-loop hook, trial
-read-back, the report's sweep column, and (slow) a real 4-trial sweep over DVC's queue."""
+read-back, the report's sweep column, and (slow) a real 2-trial sweep over DVC's queue on two "GPUs"."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from dvc_repo import dvc, run
+from dvc_repo import dvc, prefixed, run
 from test_engine import Validator, regression_data, train_tiny
 
 from doclab.cli import main
@@ -185,14 +185,38 @@ def sweep(repo: Path, space: Path, trials: int) -> subprocess.CompletedProcess:
                 "--sampler", "random", "--name", "cheap", "--metric", LOSS, "--direction", "min"], repo)
 
 
+# A stage script prefix (temp copy only) that records what each trial's stage process sees.
+RECORD_ENV = """import json as _json, os as _os
+with open({log!r}, "a", encoding="utf-8") as _log:
+    _log.write(_json.dumps({{"trial": _os.environ.get("DVC_EXP_NAME"),
+                             "gpus": _os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
+"""
+
+
 @pytest.mark.slow
-def test_three_trial_sweep_on_the_tiny_profile_resumes(tmp_path, tiny_baseline):
+def test_two_trial_sweep_on_two_gpus_of_the_tiny_profile_resumes(tmp_path, tiny_baseline, monkeypatch):
+    """Two queue workers, one per GPU of the user's CUDA_VISIBLE_DEVICES (training runs on CPU here)."""
     repo = tiny_baseline[0]
     run(["git", "checkout", "-q", "--", "."], repo)  # other end-to-end tests may have left an experiment
     dvc("checkout", "--force", cwd=repo)
-    space = write_space(tmp_path, CHEAP_SPACE + SEVERAL_STEPS)
-    first = sweep(repo, space, 3)
-    names = [trial_name("cheap", i) for i in (1, 2, 3)]
+    seen = tmp_path / "seen.jsonl"
+    prefixed(repo, "tune_postprocess.py", RECORD_ENV.format(log=str(seen)))  # uncommitted: the queue takes it
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    try:
+        _sweep_and_resume(repo, write_space(tmp_path, CHEAP_SPACE + SEVERAL_STEPS))
+    finally:
+        run(["git", "checkout", "-q", "--", "."], repo)
+        dvc("checkout", "--force", cwd=repo)
+    # one line per process of the stage (its DataLoader workers import the script again)
+    records = [json.loads(line) for line in seen.read_text(encoding="utf-8").splitlines()]
+    devices = {trial: {r["gpus"] for r in records if r["trial"] == trial} for trial in ("cheap-t001", "cheap-t002")}
+    assert {r["trial"] for r in records} == set(devices), records
+    assert sorted(device for seen_by in devices.values() for device in seen_by) == ["0", "1"], records  # one GPU each
+
+
+def _sweep_and_resume(repo: Path, space: Path) -> None:
+    first = sweep(repo, space, 2)
+    names = [trial_name("cheap", i) for i in (1, 2)]
     assert all(f"{name}: queued" in first.stdout for name in names), first.stdout
     shown = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
     experiments = {rev["name"]: rev for commit in shown for group in commit.get("experiments") or []
@@ -203,12 +227,12 @@ def test_three_trial_sweep_on_the_tiny_profile_resumes(tmp_path, tiny_baseline):
         assert 0.0 <= metrics["metrics/evaluate.json"]["data"]["detect.cleval.hmean"] <= 1.0
         assert 0.0 <= metrics["metrics/tune.json"]["data"]["best"]["cleval/hmean"] <= 1.0
         losses[name] = metrics["dvclive/train_detector/metrics.json"]["data"]["train"]["loss"]
-    assert len(set(losses.values())) == 3, losses  # three learning rates, three losses
+    assert len(set(losses.values())) == 2, losses  # two learning rates, two losses
     winner = min(losses, key=losses.get)
     assert f"best: {winner} {LOSS} {losses[winner]:.4f}" in first.stdout, (losses, first.stdout)
     winner_lr = experiments[winner]["data"]["params"]["params.yaml"]["data"]["detector"]["train"]["lr"]
     summary = json.loads((repo / "sweeps/cheap/trials.json").read_text())
-    assert [t["state"] for t in summary["trials"]] == ["complete"] * 3
+    assert [t["state"] for t in summary["trials"]] == ["complete"] * 2
     # every trial marked against the best on its per-image validation results; the winner's line says
     # whether it beats the runner-up and the committed baseline beyond the noise
     marks = [t["noise"] for t in summary["trials"]]
@@ -222,7 +246,7 @@ def test_three_trial_sweep_on_the_tiny_profile_resumes(tmp_path, tiny_baseline):
     best = next(line for line in first.stdout.splitlines() if line.startswith("dvc exp run -S"))
     assert "postprocess.box_thresh=" in best and f"detector.train.lr={winner_lr}" in best, (best, winner_lr)
     assert f"dvc exp branch {winner} cheap-best" in first.stdout
-    second = sweep(repo, space, 3)
+    second = sweep(repo, space, 2)
     assert "queued" not in second.stdout.replace("(0 queued by this run)", "") and best in second.stdout
     run([sys.executable, "-m", "doclab.cli", "report"], repo)
     assert "| cheap-t001 | cheap |" in (repo / "experiments.md").read_text()

@@ -8,7 +8,8 @@ real stage scripts in a scratch project built from the built-in synthetic sample
 environment; detector bf16 with auto batch, EMA and loader workers; SIGKILL after the first checkpoint and
 resume; fp16 + GradScaler forced (a GPU without native bf16 is simulated) with accumulation and clipping,
 killed and resumed; the auto-batch probe backing off under a memory fraction; torchrun on NCCL (all GPUs);
-hrnet_w44 at 1024 px (images/s, peak memory, AMP against fp32); tune, evaluate, export and predict on CUDA;
+hrnet_w44 at 1024 px (images/s, peak memory, AMP against fp32); tune, evaluate, export and predict on CUDA
+(with the short-side input rule);
 the detector's GPU ms/image with torch AMP against onnxruntime's CUDA provider; the classifier with mixup/cutmix
 and EMA.
 """
@@ -164,7 +165,9 @@ def check_inference(root: Path) -> None:
     steps += [stage(root, "ensemble"), stage(root, "evaluate"), stage(root, "export"),
               [sys.executable, "-m", "doclab.cli", "predict", "data/processed/images", "--out", "predicted",
                "--device", "cuda"]]
-    write_params(root, {"detector.train.epochs": 1, "classifier.train.epochs": 2, "classifier.mixup_alpha": 0.2,
+    # the short-side input rule: random crops in training, variable-size padded batches everywhere after
+    write_params(root, {"detector.train.epochs": 1, "detector.input.resize": "short_side",
+                        "classifier.train.epochs": 2, "classifier.mixup_alpha": 0.2,
                         "classifier.cutmix_alpha": 1.0, "classifier.train.ema": True})
     for command in steps:
         done = run(command, root)

@@ -174,6 +174,10 @@ class Params:
             raise ConfigError("model: empty, expected a timm model name such as 'resnet18'")
         if self.image_size % 32:
             raise ConfigError(f"image_size: got {self.image_size}, expected a multiple of 32 (the deepest stride)")
+        rule = self.detector.input
+        if rule.resize == "short_side" and rule.max_side < self.image_size:
+            raise ConfigError(f"detector.input.max_side: got {rule.max_side}, expected at least image_size "
+                              f"({self.image_size}) with resize short_side")
         if isinstance(self.batch_size, int) and self.batch_size < 1:
             raise ConfigError(f"batch_size: got {self.batch_size}, expected 'auto' or an integer >= 1")
         if self.pretrain.source != "none" and self.detector.train.init_from:
