@@ -27,7 +27,8 @@ def test_receipts_profile_through_dvcs_parser_gives_the_profiles_params(tmp_path
     assert arguments[0::2] == ["-S"] * len(profile)
     assert _applied_by_dvc(tmp_path, arguments) == expected
     params = build(Params, expected)
-    assert params.data.sources[0].images == "../shared/data/sroie_trainval/images" and params.image_size == 768
+    assert params.data.sources[0].images == "../shared/data/sroie_trainval/images" and params.image_size == 736
+    assert params.detector.input.resize == "short_side" and params.tune.space.box_unclip_ratio[0] == 0.9
 
 
 def test_awkward_values_survive_the_round_trip(tmp_path):
