@@ -2,6 +2,7 @@
 caught, and `doclab predict --runtime onnx` running without torch, matching the torch runtime."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -61,7 +62,7 @@ def test_a_planted_normalisation_drift_forgotten_std_fails_the_stage_and_writes_
     (out / "keep.txt").write_text("previous export")
     right = export_stage.detector_input
     monkeypatch.setattr(export_stage, "detector_input",
-                        lambda size: right(size).__class__(**{**right(size).__dict__, "std": (1.0, 1.0, 1.0)}))
+                        lambda size, rule: dataclasses.replace(right(size, rule), std=(1.0, 1.0, 1.0)))
     with pytest.raises(export_stage.ParityError) as error:
         export_stage.run_export(load_params(repo / "params.yaml"), repo / "data/processed", repo / "models", out,
                                 metrics)

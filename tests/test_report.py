@@ -198,12 +198,23 @@ def test_no_dvc_yaml_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "experiments.md").exists()
 
 
-def test_dvc_exp_show_failure_shows_its_last_stderr_line(tmp_path):
+def test_dvc_exp_show_failure_shows_its_last_stderr_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("doclab.experiments.report.EXP_SHOW_RETRY_S", 0.0)  # it fails on every try
     git("init", "-q", cwd=tmp_path)  # dvc.yaml but no `dvc init`
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     with pytest.raises(ReportError, match=r"dvc exp show failed: ERROR: you are not inside of a DVC repository"):
         write_report(tmp_path, tmp_path / "experiments.md")
     assert not (tmp_path / "experiments.md").exists()
+
+
+
+def test_a_dvc_failure_is_named_by_its_error_line_not_the_support_banner():
+    from doclab.experiments.report import _last_line
+
+    stderr = ("ERROR: failed to collect 'exp-1': Unable to acquire lock\n"
+              "Having any troubles? Hit us up at https://dvc.org/support, we are always happy to help!\n")
+    assert _last_line(stderr) == "ERROR: failed to collect 'exp-1': Unable to acquire lock"
+    assert _last_line("fatal: bad revision\n") == "fatal: bad revision" and _last_line("") == "no output"
 
 
 WRITE_METRICS = '''\

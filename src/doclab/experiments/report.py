@@ -12,6 +12,7 @@ import fnmatch
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +42,7 @@ LIVE_ROOTS = ("dvclive/train_detector", "dvclive/train_classifier")
 # fresh call then answers at once. Each try is bounded, so a sweep or report never hangs on it.
 EXP_SHOW_TIMEOUT_S = 120
 EXP_SHOW_TRIES = 3
+EXP_SHOW_RETRY_S = 2.0
 
 
 def _run(cmd: list[str], repo: Path, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -48,8 +50,10 @@ def _run(cmd: list[str], repo: Path, timeout: float | None = None) -> subprocess
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    """The line that says what went wrong: DVC's last `ERROR:` line, else the last line but DVC's support banner."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Having any troubles?")]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1]
 
 
 def check_project(repo: Path) -> None:
@@ -74,17 +78,22 @@ def exp_show(repo: Path, all_commits: bool = False) -> list[dict]:
         repo: the DVC project root.
         all_commits: also every commit's experiments (`-A`), not only HEAD's.
     Raises:
-        ReportError: DVC failed (its last stderr line), did not answer in time, or printed something
-            that is not JSON.
+        ReportError: DVC failed on every one of EXP_SHOW_TRIES tries (its error line), did not answer in
+            time, or printed something that is not JSON.
     """
     cmd = [sys.executable, "-m", "dvc", "exp", "show", "--json"] + (["--all-commits"] if all_commits else [])
-    for _ in range(EXP_SHOW_TRIES):
+    result = None
+    for attempt in range(EXP_SHOW_TRIES):
+        if attempt:
+            time.sleep(EXP_SHOW_RETRY_S)
         try:
             result = _run(cmd, repo, EXP_SHOW_TIMEOUT_S)
-            break
         except subprocess.TimeoutExpired:
             continue
-    else:
+        # A queue worker finishing an experiment at that moment can make one call fail: ask again.
+        if result.returncode == 0:
+            break
+    if result is None:
         raise ReportError(f"{repo}: dvc exp show did not answer in {EXP_SHOW_TRIES} tries of {EXP_SHOW_TIMEOUT_S} s "
                           "(another dvc process holding its lock?)")
     if result.returncode != 0:
