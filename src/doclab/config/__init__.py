@@ -18,9 +18,9 @@ from doclab.config.classification import (
 )
 from doclab.config.detection import (
     AugmentParams,
-    InputParams,
     DetectorParams,
     DetectorTrainParams,
+    InputParams,
     LossParams,
     PostprocessParams,
     TuneParams,
@@ -39,8 +39,9 @@ from doclab.config.schema import (
 from doclab.config.validate import ConfigError, build, to_dict
 
 __all__ = [
-    "AugmentParams", "InputParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
-    "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "ExportParams", "LossParams", "Params",
+    "AugmentParams", "ClassifierAugmentParams", "ClassifierParams", "ClassifierTrainParams", "ConfigError",
+    "DataParams", "DetectorParams", "DetectorTrainParams", "EnsembleParams", "ExportParams", "InputParams",
+    "LossParams", "Params",
     "PostprocessParams", "PreprocessParams", "PretrainParams", "SourceParams", "SplitParams", "SyntheticParams", "TuneParams",
     "TuneSpace", "build", "load_params", "read_yaml", "to_dict",
 ]

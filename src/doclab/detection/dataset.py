@@ -96,8 +96,9 @@ class DetectionDataset(Dataset):
     Args:
         root: the processed folder (images/, annotations.json, splits.json).
         split: 'train', 'val' or 'test'; only its keys present in annotations.json are used.
-        image_size: S, the side of the square output (the transform's output size).
-        transform: `build_train_transform(...)` or `build_eval_transform(S)`.
+        image_size: S, the size the transforms were built with (training output S x S).
+        transform: `build_train_transform(aug, S, rule)` or `build_eval_transform(S, rule)`, with
+            the same input rule as `target_params.input`.
         target_params: mapping or object with shrink_ratio, thresh_min, thresh_max,
             min_text_size and optionally the input rule `input` (e.g. `params.detector`).
     Raises:

@@ -139,8 +139,8 @@ def cache_split_maps(params: Params, data_dir: Path, model_path: Path, split: st
     runtime = make_runtime(device, settings.amp, settings.channels_last)
     model, _ = load_detector(model_path, device)
     runtime.prepare_model(model)
-    size = params.image_size
-    dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size, params.detector.input), params.detector)
+    size, rule = params.image_size, params.detector.input
+    dataset = DetectionDataset(data_dir, split, size, build_eval_transform(size, rule), params.detector)
     def make_loader(batch: int) -> DataLoader:
         return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=resolve_workers(settings.workers),
                           collate_fn=collate_detection, pin_memory=device.type == "cuda")
