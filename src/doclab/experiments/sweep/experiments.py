@@ -200,20 +200,24 @@ def wait_for(repo: Path, names: set[str], jobs: int, env: Mapping[str, str], log
 
     Workers are restarted when trials are queued but none runs (a worker that died or timed
     out idle); DVC starts no second worker under a name that is alive. A failing `dvc exp show`
-    is retried SHOW_RETRIES times in a row before its error is raised.
+    also restarts them, then is retried, SHOW_RETRIES times in a row before its error is raised:
+    it fails while a task has been taken from DVC's queue but has no executor info file yet. A
+    worker writes that file when it sets the task up; a worker that stops on idle just as it takes
+    the task puts the task back in the queue but leaves it marked as taken, so the file appears
+    only once a worker runs the task again.
 
     Returns:
-        The final runs of every experiment (by name).
+        The final runs of every experiment (by name); with no `names`, the current ones.
     """
     failures, started = 0, time.monotonic()
     while True:
         try:
             runs = trial_runs(repo)
         except ReportError:
-            # `dvc exp show` fails now and then while a worker sets up its temporary folder.
             failures += 1
             if failures > SHOW_RETRIES:
                 raise
+            start_workers(repo, jobs, env, log_file, gpus)
             time.sleep(poll_seconds)
             continue
         failures = 0

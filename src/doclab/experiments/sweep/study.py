@@ -127,7 +127,7 @@ def _run_trials(worker: Worker, paths: SweepPaths) -> tuple[tuple[TrialResult, .
     settings, study, repo = worker.settings, worker.study, worker.repo
     env = settings.prune.to_env(paths.intermediate) if settings.prune else {}
     gpus = settings.gpus if settings.gpus is not None else tuple(gpu_ids(os.environ))
-    queued, runs = 0, trial_runs(repo)
+    queued, runs = 0, wait_for(repo, set(), settings.jobs, env, paths.log, settings.poll_seconds, gpus)
     with Heartbeat(worker.storage, settings.heartbeat if worker.shared else None) as beat:
         while True:
             fail_stale(study)  # other workers' trials whose worker stopped beating: failed and re-asked
