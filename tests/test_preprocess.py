@@ -22,7 +22,8 @@ from PIL import Image
 from doclab.config import load_params
 from doclab.data.records import DataError, Item
 from doclab.data.worker import WorkerSettings, process_item
-from doclab.pipeline.preprocess import preprocess
+from doclab.errors import DoclabError
+from doclab.pipeline.preprocess import _run_workers, preprocess
 
 STAGE = Path(__file__).resolve().parents[1] / "stages" / "preprocess.py"
 OUT, METRICS = "data/processed", "metrics/data.json"
@@ -143,6 +144,20 @@ def test_two_workers_match_one(make_dataset, write_params):
     got = outputs(ds.root)
     assert got["rejected"]["rejected"] == [{"item": "docs/doc_004.jpg", "reason": "empty (0-byte) image file"}]
     assert "docs/doc_004.jpg" not in got["images"] and len(got["images"]) == 7
+
+
+class _EndsItsWorker:
+    """A task whose unpickling ends the worker process at once, as the OS's out-of-memory killer would."""
+
+    def __reduce__(self):
+        return os._exit, (9,)
+
+
+def test_a_worker_that_dies_is_one_line_naming_the_key_instead_of_a_hang(tmp_path):
+    settings = WorkerSettings(tmp_path, max_side=64, jpeg_quality=90, min_word_side=1.0, seed=0,
+                              synthetic_long_side=128)
+    with pytest.raises(DoclabError, match=r"^preprocess\.workers: a worker process stopped .* preprocess\.workers: 1$"):
+        _run_workers([_EndsItsWorker()] * 8, settings, workers=2)
 
 
 def test_stage_script_in_a_subprocess(make_dataset, write_params):

@@ -29,6 +29,8 @@ def test_pretraining_feeds_fine_tuning_and_fine_tuning_changes_skip_it(tmp_path)
     # On: pretraining runs on line-level synthetic pages, fine-tuning loads every tensor of it.
     result = dvc("exp", "run", "-S", "pretrain.source=synthetic", "train_detector", cwd=repo)
     assert ran_stages(result) == TRAINING
+    banners = [line.split(":")[0] for line in result.stdout.splitlines() if " M params) on " in line]
+    assert banners == ["pretrain_detector", "train_detector"], result.stdout
     loaded = [line for line in result.stdout.splitlines() if line.startswith("init_from models/pretrain_detector.pt")]
     assert len(loaded) == 1 and "loaded" in loaded[0] and "kept" not in loaded[0], result.stdout
     pretrain_metrics = json.loads((repo / "dvclive/pretrain_detector/metrics.json").read_text())

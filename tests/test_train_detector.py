@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,28 @@ def test_sigkill_mid_epoch_then_rerun_ends_like_an_uninterrupted_run(tmp_path, p
     uninterrupted = torch.load(tmp_path / "whole/detector.pt", weights_only=True)
     assert resumed["metrics"] == uninterrupted["metrics"] and resumed["epoch"] == uninterrupted["epoch"]
     assert all(torch.equal(resumed["state_dict"][k], uninterrupted["state_dict"][k]) for k in resumed["state_dict"])
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_mid_epoch_exits_cleanly_and_keeps_the_checkpoint(tmp_path, processed):
+    """What `kill -- -PGID` (or a batch system's stop) does: the stage and its DataLoader workers all get
+    SIGTERM. The stage unwinds (temp files removed, the last checkpoint kept) without a traceback about
+    the workers that died beside it."""
+    write_params(tmp_path / "params.yaml", tiny_params(detector__train__epochs=3, detector__train__workers=2))
+    process = subprocess.Popen([sys.executable, *stage_command(tmp_path, processed)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=stage_env(), cwd=tmp_path,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "ckpt/last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # into epoch 2, its workers loading batches
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and "DataLoader worker" not in err, err[-2000:]
+    assert torch.load(tmp_path / "ckpt/last.pt", weights_only=True)["state"]["epoch"] == 1
+    assert not (tmp_path / "detector.pt").exists()
+    assert not [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name]
 
 
 def test_empty_validation_split_is_a_one_line_error(tmp_path, processed):

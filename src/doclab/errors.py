@@ -58,8 +58,20 @@ def _dvc_hint() -> str:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C does, so every `finally` and temp-folder cleanup runs on the way out."""
+    """SIGTERM unwinds like Ctrl-C does, so every `finally` and temp-folder cleanup runs on the way out.
+
+    A SIGTERM to the process group also stops the DataLoader workers; torch's SIGCHLD handler would then
+    raise "DataLoader worker ... is killed by signal" inside the unwinding (in the loader's `__del__`,
+    printed as a traceback). Their exit is expected now, so SIGCHLD gets a handler that does nothing
+    (not SIG_DFL: Python reports a SIGCHLD already pending for a handler that is gone as an error).
+    """
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, _expected_child_exit)
     raise SystemExit(128 + signum)
+
+
+def _expected_child_exit(signum: int, frame: object) -> None:
+    """SIGCHLD while stopping: a worker process ended, as it should."""
 
 
 def _on_sigterm(handler: object) -> object:

@@ -8,7 +8,11 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +24,11 @@ from doclab.data.records import DataError, Item, Rejection
 from doclab.data.sources import collect_items
 from doclab.data.splits import assign_splits, read_split_file
 from doclab.data.worker import Processed, WorkerSettings, process_item, processed_key
+from doclab.errors import DoclabError
 from doclab.io import atomic_directory, atomic_write_json, atomic_write_text, staged_outputs
 
 SHOWN_PROBLEMS = 8
+PARENT_CHECK_SECONDS = 0.5
 
 
 def _items(params: Params, root: Path) -> tuple[list[Item], list[Rejection]]:
@@ -41,25 +47,51 @@ def _items(params: Params, root: Path) -> tuple[list[Item], list[Rejection]]:
     return unique, problems
 
 
-def _quiet_worker() -> None:
-    """Pool workers leave at once on SIGTERM (the pool's own shutdown, or a kill of the process group) and
-    ignore Ctrl-C (the main process handles it).
+def _quiet_worker(parent: int) -> None:
+    """Pool workers leave at once on SIGTERM (the pool's own shutdown, or a kill of the process group),
+    ignore Ctrl-C (the main process handles it), and leave when `parent` (the main process) is gone.
 
     A task's exception travels back to the main process, which reports it; the worker's own stderr
     would only ever show the BrokenPipeError of a result sent while the main process was stopping.
+    A ProcessPoolExecutor worker whose parent was SIGKILLed would otherwise wait for tasks forever,
+    holding the stage's output pipes open.
     """
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the worker's lifetime)
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(128 + signal.SIGTERM)
 
 
 def _run_workers(items: list[Item], settings: WorkerSettings, workers: int) -> list[Processed]:
+    """`process_item` of every item, in order, in `workers` spawned processes (here when 1).
+
+    Raises:
+        DoclabError: a worker process died (killed, out of memory). A ProcessPoolExecutor notices
+            that; multiprocessing.Pool loses the dead worker's tasks and waits for them forever.
+    """
     work = functools.partial(process_item, settings=settings)
     if workers == 1 or len(items) < 4:
         return [work(item) for item in tqdm(items, desc="preprocess", unit="img")]
     # spawn, not fork: torch/OpenCV thread pools in a forked child can deadlock.
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_quiet_worker) as pool:
-        return list(tqdm(pool.imap(work, items, chunksize=4), total=len(items), desc="preprocess", unit="img"))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker,
+                             initargs=(os.getpid(),)) as pool:
+        try:
+            return list(tqdm(pool.map(work, items, chunksize=4), total=len(items), desc="preprocess", unit="img"))
+        except BrokenProcessPool:
+            raise DoclabError("preprocess.workers: a worker process stopped before its images were done (killed, "
+                              "or out of memory?): rerun, or set preprocess.workers: 1") from None
+        except BaseException:
+            # SIGTERM, Ctrl-C, a bad image: drop the queued images and wait only for those in hand, so no
+            # worker writes into the temp folder after it is removed on the way out.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _fail_on_problems(problems: list[Rejection]) -> None:

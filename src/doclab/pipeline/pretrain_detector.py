@@ -71,4 +71,4 @@ def pretrain_detector(params: Params, root: Path, model_out: Path, checkpoint_di
     preprocess(run, Path(root), data_dir, checkpoint_dir / f"data{rank}.json")
     if not has_detection_data(data_dir):
         raise DataError("pretrain.sources: no image has text polygons (pretraining needs a detection data set)")
-    return train_detector(run, data_dir, model_out, checkpoint_dir / "train", live_dir)
+    return train_detector(run, data_dir, model_out, checkpoint_dir / "train", live_dir, stage="pretrain_detector")

@@ -122,7 +122,7 @@ def _write_model(model_out: Path, checkpoint_dir: Path, params: Params) -> dict[
 
 
 def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path, live_dir: Path,
-           init: Path | None, runtime: Runtime, info: DistInfo) -> dict[str, float]:
+           init: Path | None, runtime: Runtime, info: DistInfo, stage: str) -> dict[str, float]:
     train_set, val_set = _datasets(params, data_dir)
     model = build_detector(params.model, params.detector, params.pretrained)
     if init:
@@ -147,7 +147,7 @@ def _train(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path
     schedule = Schedule(optimizer, settings.scheduler, total_steps, steps_per_epoch,
                         warmup_steps(settings.warmup_epochs, steps_per_epoch, total_steps), mode="max")
     if info.is_main:
-        print(f"train_detector: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
+        print(f"{stage}: {params.model} ({trainable(model.parameters()) / 1e6:.1f} M params) on "
               f"{runtime.device}, {len(train_set)} train / {len(val_set)} val images, batch {batch} x "
               f"{accumulation} accumulation x {info.world_size} process(es), {settings.epochs} epochs")
     expected = _fingerprint(params, data_dir, init, info.world_size, batch, accumulation)
@@ -169,7 +169,8 @@ def _write_no_data(model_out: Path, checkpoint_dir: Path, live_dir: Path) -> dic
 
 
 def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_dir: Path,
-                   live_dir: Path, pretrain_model: Path | None = None) -> dict[str, float]:
+                   live_dir: Path, pretrain_model: Path | None = None, stage: str = "train_detector"
+                   ) -> dict[str, float]:
     """Train the detector and write `model_out`.
 
     Args:
@@ -182,6 +183,7 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
         live_dir: dvclive folder (metrics.json, plots/metrics).
         pretrain_model: models/pretrain_detector.pt: training starts from its weights unless it is
             the "no pretraining" marker; else from `detector.train.init_from` when set.
+        stage: the name the progress lines start with (pretraining runs this too).
     Returns:
         The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0); the
         "no detection data" marker when no processed image has text polygons: then nothing is
@@ -203,6 +205,6 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
     try:
         with deterministic(device.type == "cpu"):
             return _train(params, Path(data_dir), Path(model_out), Path(checkpoint_dir), Path(live_dir), init, runtime,
-                          info)
+                          info, stage)
     finally:
         shutdown(info)
