@@ -187,6 +187,43 @@ def test_predict_bad_arguments_and_all_inputs_failing_keep_the_previous_outputs(
     assert capsys.readouterr().err == f"error: --out {page}: is a file, expected a folder\n"
 
 
+# A stage (the outer process) whose worker (the inner one) waits forever unless it leaves with its stage.
+ORPHAN = """import os, pathlib, subprocess, sys, time
+if len(sys.argv) == 2:
+    child = subprocess.Popen([sys.executable, __file__, sys.argv[1], str(os.getpid())])
+    print(child.pid, flush=True)
+    time.sleep(600)
+else:
+    from doclab.processes import leave_with
+    leave_with(int(sys.argv[2]))
+    pathlib.Path(sys.argv[1]).touch()
+    time.sleep(600)
+"""
+
+
+def test_a_worker_leaves_when_its_stage_is_sigkilled(tmp_path):
+    script, ready = tmp_path / "stage.py", tmp_path / "worker-ready"
+    script.write_text(ORPHAN, encoding="utf-8")
+    stage = subprocess.Popen([sys.executable, str(script), str(ready)], stdout=subprocess.PIPE, text=True)
+    worker = int(stage.stdout.readline())
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:  # its watch runs before the stage dies
+        time.sleep(0.05)
+    stage.send_signal(signal.SIGKILL)
+    stage.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), "the worker outlived its stage"
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def _preprocess_command(tmp_path: Path) -> list[str]:
     (tmp_path / "params.yaml").write_text(
         "data:\n  source: synthetic\n  synthetic:\n    num_images: 60\npreprocess:\n  workers: 2\n")

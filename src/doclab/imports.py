@@ -102,7 +102,7 @@ def code_files(module: str, package_dir: Path = PACKAGE_DIR) -> list[Path]:
 # The layers, lowest first. A module may import its own group and any group below it, nothing above;
 # the groups of one layer (detection, classification) do not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("doclab", "doclab.errors", "doclab.io", "doclab.imports"),
+    ("doclab", "doclab.errors", "doclab.io", "doclab.imports", "doclab.processes"),
     ("doclab.config",),
     ("doclab.data",),
     ("doclab.metrics",),

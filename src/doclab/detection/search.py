@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import multiprocessing
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from doclab.detection.evaluator import DetectionEvaluator, SplitGroundTruth
 from doclab.detection.map_cache import MapCache
 from doclab.detection.postprocess import db_postprocess
 from doclab.detection.scorer import GroupScorer, score_box_threshes
+from doclab.processes import leave_with
 
 __all__ = ["MapCache", "SearchResult", "TUNED_KEYS", "grid_candidates", "make_candidates", "random_candidates",
            "score_all", "score_box_threshes", "score_postprocess", "search_postprocess"]
@@ -114,7 +116,8 @@ def score_postprocess(cache: MapCache, ground_truth: SplitGroundTruth, postproce
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def _init_worker(cache: MapCache, ground_truth: SplitGroundTruth) -> None:
+def _init_worker(cache: MapCache, ground_truth: SplitGroundTruth, parent: int) -> None:
+    leave_with(parent)
     cv2.setNumThreads(1)  # the processes already fill the cores
     _WORKER_STATE["scorer"] = GroupScorer(cache, ground_truth)
 
@@ -164,7 +167,7 @@ def score_all(cache: MapCache, ground_truth: SplitGroundTruth, settings: Sequenc
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, len(tasks)) - 1, mp_context=context, initializer=_init_worker,
-                                 initargs=(cache, ground_truth)) as pool:
+                                 initargs=(cache, ground_truth, os.getpid())) as pool:
             futures = [pool.submit(_score_in_worker, task) for task in tasks]
             mine = {index: scorer.score(*tasks[index]) for index in reversed(range(len(tasks)))
                     if futures[index].cancel()}  # a task the workers have not taken yet

@@ -8,8 +8,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
-import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,9 +24,9 @@ from doclab.data.splits import assign_splits, read_split_file
 from doclab.data.worker import Processed, WorkerSettings, process_item, processed_key
 from doclab.errors import DoclabError
 from doclab.io import atomic_directory, atomic_write_json, atomic_write_text, staged_outputs
+from doclab.processes import leave_with
 
 SHOWN_PROBLEMS = 8
-PARENT_CHECK_SECONDS = 0.5
 
 
 def _items(params: Params, root: Path) -> tuple[list[Item], list[Rejection]]:
@@ -53,19 +51,11 @@ def _quiet_worker(parent: int) -> None:
 
     A task's exception travels back to the main process, which reports it; the worker's own stderr
     would only ever show the BrokenPipeError of a result sent while the main process was stopping.
-    A ProcessPoolExecutor worker whose parent was SIGKILLed would otherwise wait for tasks forever,
-    holding the stage's output pipes open.
     """
     signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the worker's lifetime)
-    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
-
-
-def _exit_without(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(128 + signal.SIGTERM)
+    leave_with(parent)
 
 
 def _run_workers(items: list[Item], settings: WorkerSettings, workers: int) -> list[Processed]:
