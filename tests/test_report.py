@@ -207,7 +207,6 @@ def test_dvc_exp_show_failure_shows_its_last_stderr_line(tmp_path, monkeypatch):
     assert not (tmp_path / "experiments.md").exists()
 
 
-
 def test_a_dvc_failure_is_named_by_its_error_line_not_the_support_banner():
     from doclab.experiments.report import _last_line
 

@@ -183,7 +183,8 @@ def train_detector(params: Params, data_dir: Path, model_out: Path, checkpoint_d
         live_dir: dvclive folder (metrics.json, plots/metrics).
         pretrain_model: models/pretrain_detector.pt: training starts from its weights unless it is
             the "no pretraining" marker; else from `detector.train.init_from` when set.
-        stage: the name the progress lines start with (pretraining runs this too).
+        stage: the name the opening line (model, device, batch plan) starts with; pretraining
+            passes its own.
     Returns:
         The best epoch's validation metrics plus `best_epoch` (empty on DDP ranks other than 0); the
         "no detection data" marker when no processed image has text polygons: then nothing is
